@@ -97,7 +97,8 @@ class Exercise:
                 torch.manual_seed(0)
                 message = self.diagnose(fn)
         except NotAttempted:
-            return "not attempted", f"⏳ {self.title}: not attempted yet. Fill in the function, then run this cell again."
+            return "not attempted", (f"⏳ {self.title}: not attempted yet. "
+                                     "Fill in the function, then run this cell again.")
         if message is None:
             return "correct", f"✅ {self.title}: correct!"
         return "incorrect", f"❌ {self.title}: {message}"

@@ -48,12 +48,24 @@ def image_grid(x: torch.Tensor, ncols: int = 10, title: str = "", ax: plt.Axes |
 def show_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor, title: str = "",
                          n: int = 10) -> plt.Figure:
     """Two rows: originals above, their reconstructions below."""
-    fig, axes = plt.subplots(2, 1, figsize=(n * 0.9, 2.4))
+    fig, axes = plt.subplots(2, 1, figsize=(n * 0.9, 2.9), layout="constrained")
     image_grid(originals[:n], ncols=n, title="original", ax=axes[0])
     image_grid(reconstructions[:n], ncols=n, title="reconstruction", ax=axes[1])
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
+
+
+def scatter_codes(codes: torch.Tensor, labels: torch.Tensor, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """2-D codes as a scatter plot coloured by digit, with a legend."""
+    codes, labels = codes.detach().cpu(), labels.detach().cpu()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    for digit in range(10):
+        chosen = labels == digit
+        ax.scatter(codes[chosen, 0], codes[chosen, 1], s=6, alpha=0.8, color=plt.cm.tab10(digit), label=str(digit))
+    ax.legend(title="digit", markerscale=2.5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set(title=title, xlabel="$z_1$", ylabel="$z_2$")
+    return ax
 
 
 def plot_history(history: History, keys: Sequence[str] = ("loss", "recon", "kl"),

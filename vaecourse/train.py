@@ -47,7 +47,7 @@ def fit(model: nn.Module, train_data: torch.Tensor | Callable[[int], torch.Tenso
         optimizer: torch.optim.Optimizer | None = None, steps_per_epoch: int | None = None,
         batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None, seed: int = 0,
         callback: Callable[[int, nn.Module], dict[str, float] | None] | None = None,
-        verbose: bool = True) -> History:
+        verbose: bool = True, print_every: int | None = None) -> History:
     """Train ``model`` with Adam and return the per-epoch history of every logged term.
 
     * ``train_data`` is a tensor already on the model's device (shuffled each
@@ -57,7 +57,10 @@ def fit(model: nn.Module, train_data: torch.Tensor | Callable[[int], torch.Tenso
       minimised, every entry is logged per example and per epoch.
     * ``batch_transform`` is applied to each batch (e.g. dynamic binarization).
     * ``callback(epoch, model)`` may return extra numbers (a metric) to log.
+    * One line per epoch is printed (every ``print_every`` epochs; by default
+      about ten lines in all, always including the last epoch).
     """
+    print_every = print_every or max(1, epochs // 10)
     device = _model_device(model)
     if isinstance(train_data, torch.Tensor):
         if train_data.device != device:
@@ -107,7 +110,7 @@ def fit(model: nn.Module, train_data: torch.Tensor | Callable[[int], torch.Tenso
             values["seconds"] = time.perf_counter() - start
             for key, value in values.items():
                 history.setdefault(key, []).append(value)
-            if verbose:
+            if verbose and (epoch % print_every == 0 or epoch == epochs):
                 shown = {k: v for k, v in values.items() if k != "seconds"}
                 bar.write(format_epoch(epoch, epochs, shown))
     finally:

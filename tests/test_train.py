@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from vaecourse import losses, models, train
+
+
+def squared_error_loss(model, batch):
+    return {"loss": losses.squared_error(model(batch), batch).mean()}
+
+
+def small_problem():
+    torch.manual_seed(0)
+    x = torch.sigmoid(torch.randn(256, 2) @ torch.randn(2, 784))  # data on a 2-D manifold
+    return x, models.MLPAutoencoder(hidden=(16,), latent_dim=2)
+
+
+def test_fit_lowers_the_loss_and_records_history(capsys):
+    x, ae = small_problem()
+    history = train.fit(ae, x, squared_error_loss, epochs=5, batch_size=32, lr=3e-3)
+    assert len(history["loss"]) == 5 and len(history["seconds"]) == 5
+    assert history["loss"][-1] < history["loss"][0] * 0.8
+    assert "Epoch 5/5  loss" in capsys.readouterr().out
+
+
+def test_fit_with_generated_batches_and_callback():
+    _, ae = small_problem()
+    calls = []
+
+    def callback(epoch, model):
+        calls.append(epoch)
+        return {"metric": float(epoch)}
+
+    history = train.fit(ae, lambda n: torch.rand(n, 784), squared_error_loss, epochs=2, batch_size=8,
+                        steps_per_epoch=3, callback=callback, verbose=False)
+    assert calls == [1, 2] and history["metric"] == [1.0, 2.0]
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        train.fit(ae, lambda n: torch.rand(n, 784), squared_error_loss, epochs=1)
+
+
+def test_fit_is_reproducible():
+    x, ae1 = small_problem()
+    _, ae2 = small_problem()
+    h1 = train.fit(ae1, x, squared_error_loss, epochs=2, verbose=False, seed=5)
+    h2 = train.fit(ae2, x, squared_error_loss, epochs=2, verbose=False, seed=5)
+    assert h1["loss"] == h2["loss"]
+
+
+def test_fit_reports_divergence():
+    x, ae = small_problem()
+    with pytest.raises(FloatingPointError, match="smaller learning rate"):
+        train.fit(ae, x, lambda m, b: {"loss": m(b).sum() * float("nan")}, epochs=1, verbose=False)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    x, ae = small_problem()
+    path = tmp_path / "ae.pt"
+    train.save_checkpoint(path, ae, {"loss": [2.0, 1.0]}, {"note": "test"})
+    fresh = models.MLPAutoencoder(hidden=(16,), latent_dim=2)
+    history, meta = train.load_checkpoint(path, fresh)
+    assert history == {"loss": [2.0, 1.0]} and meta == {"note": "test"}
+    assert torch.equal(fresh(x[:4]), ae(x[:4]))
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_checkpoint_errors_are_friendly(tmp_path):
+    ae = models.MLPAutoencoder(hidden=(16,), latent_dim=2)
+    with pytest.raises(train.CheckpointError, match="No checkpoint"):
+        train.load_checkpoint(tmp_path / "missing.pt", ae)
+    good = tmp_path / "good.pt"
+    train.save_checkpoint(good, ae)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(train.CheckpointError, match="corrupt or truncated"):
+        train.load_checkpoint(truncated, ae)
+    with pytest.raises(train.CheckpointError, match="different model"):
+        train.load_checkpoint(good, models.MLPAutoencoder(hidden=(8,), latent_dim=2))
+
+
+def test_failed_save_leaves_no_half_written_file(tmp_path, monkeypatch):
+    ae = models.MLPAutoencoder(hidden=(4,), latent_dim=2)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train.save_checkpoint(tmp_path / "ae.pt", ae)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_or_load(tmp_path, monkeypatch):
+    x, ae = small_problem()
+    path = tmp_path / "ae.pt"
+    calls = []
+
+    def train_fn():
+        calls.append(1)
+        return train.fit(ae, x, squared_error_loss, epochs=1, verbose=False)
+
+    train.train_or_load(ae, path, train_fn)
+    assert calls == [1] and path.exists()
+    other = models.MLPAutoencoder(hidden=(16,), latent_dim=2)
+    history = train.train_or_load(other, path, lambda: pytest.fail("should load, not train"))
+    assert len(history["loss"]) == 1 and torch.equal(other(x[:2]), ae(x[:2]))
+    monkeypatch.setenv("VAECOURSE_SMOKE", "1")
+    train.train_or_load(ae, tmp_path / "smoke.pt", train_fn)
+    assert not (tmp_path / "smoke.pt").exists()
