@@ -44,3 +44,15 @@ def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logva
     recon = bernoulli_nll(logits, x).mean()
     kl = gaussian_kl(mu, logvar).mean()
     return {"loss": recon + beta * kl, "recon": recon, "kl": kl}
+
+
+# --- Lesson 06: the β-VAE loss as a training objective for fit ---
+
+def beta_vae_loss(beta: float = 1.0):
+    """A ``fit`` loss ``(model, x) -> negative_elbo(..., beta=beta)`` for a VAE whose forward returns
+    (logits, mu, logvar); β = 1 is the plain VAE, β > 1 weighs the KL more (Higgins et al., 2017)."""
+    def loss_fn(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits, mu, logvar = model(x)
+        return negative_elbo(logits, x, mu, logvar, beta=beta)
+
+    return loss_fn

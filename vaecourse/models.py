@@ -96,3 +96,54 @@ def pca_reconstruct(x: torch.Tensor, k: int) -> torch.Tensor:
     """Project ``x`` onto its top-``k`` principal subspace and map back to the original space."""
     mean, components = pca(x, k)
     return (x - mean) @ components.T @ components + mean
+
+
+# --- Lesson 06: the convolutional VAE of Burgess et al. (2018) for dSprites-style images ---
+
+class ConvVAE(nn.Module):
+    """The β-VAE architecture of Burgess et al. (2018) for 64×64 (or 32×32) one-channel images.
+
+    Encoder: 32-channel convolutions with 4×4 kernels and stride 2 (four of them for 64×64, three
+    for 32×32, each halving the side down to 4×4), then fully connected 512-256-256 and a linear
+    layer to (mu, logvar) of ``latent_dim`` (10) Gaussians. The decoder mirrors it with transposed
+    convolutions and returns Bernoulli *logits* of shape (N, 1, R, R), like :class:`MLPVAE`.
+    """
+
+    def __init__(self, resolution: int = 32, latent_dim: int = 10, channels: int = 32, hidden: int = 256):
+        super().__init__()
+        if resolution not in (32, 64):
+            raise ValueError(f"ConvVAE is built for 32×32 or 64×64 images, not resolution={resolution!r}.")
+        self.resolution = resolution
+        self.latent_dim = latent_dim
+        n_convs = 4 if resolution == 64 else 3
+        sizes = [1] + [channels] * n_convs
+        encoder: list[nn.Module] = []
+        for c_in, c_out in zip(sizes[:-1], sizes[1:]):
+            encoder += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        flat = channels * 4 * 4
+        self.encoder = nn.Sequential(*encoder, nn.Flatten(), mlp([flat, hidden, hidden], activate_last=True))
+        self.fc_mu = nn.Linear(hidden, latent_dim)
+        self.fc_logvar = nn.Linear(hidden, latent_dim)
+        decoder: list[nn.Module] = [mlp([latent_dim, hidden, hidden, flat], activate_last=True),
+                                    nn.Unflatten(1, (channels, 4, 4))]
+        reversed_sizes = sizes[::-1]
+        for i, (c_in, c_out) in enumerate(zip(reversed_sizes[:-1], reversed_sizes[1:])):
+            decoder.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+            if i < n_convs - 1:
+                decoder.append(nn.ReLU())
+        self.decoder = nn.Sequential(*decoder)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1:] != (1, self.resolution, self.resolution):
+            raise ValueError(f"ConvVAE(resolution={self.resolution}) takes images of shape "
+                             f"(N, 1, {self.resolution}, {self.resolution}), got {tuple(x.shape)}.")
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar

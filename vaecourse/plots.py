@@ -93,3 +93,188 @@ def show_source(obj) -> None:
         print(source)
         return
     display(Markdown(f"```python\n{source}```"))
+
+
+# --- Lesson 06: sprites per factor, latent traversals, KL per latent, the β sweep ---
+
+def show_factor_examples(resolution: int = 64, count: int = 8) -> plt.Figure:
+    """One row per dSprites factor: sprites in which only that factor changes (``count`` of its values,
+    or all of them when it has fewer: 3 shapes, 6 scales)."""
+    from vaecourse import dsprites
+
+    names = dsprites.FACTOR_NAMES
+    fig, axes = plt.subplots(len(names), 1, figsize=(count * 1.3, len(names) * 1.2), layout="constrained")
+    for ax, name in zip(axes, names):
+        k = names.index(name)
+        sweep = dsprites.factor_sweep(name, base=(2, 5, 0, 16, 16), resolution=resolution,  # a heart shows angles
+                                      count=min(count, dsprites.FACTOR_SIZES[k]))
+        labels = [dsprites.SHAPES[int(v)] if name == "shape" else f"{v:.2f}" for v in sweep.values[:, k].tolist()]
+        image_grid(sweep.images, ncols=len(sweep), ax=ax, title=f"{name}: " + ", ".join(labels))
+    fig.suptitle(f"The five factors of variation ({resolution}×{resolution} pixels)")
+    return fig
+
+
+@torch.no_grad()
+def latent_traversal(model: torch.nn.Module, x: torch.Tensor, limit: float = 3.0, steps: int = 9) -> torch.Tensor:
+    """Decode the code of image ``x`` (1, 1, R, R) with one latent at a time swept over [−limit, limit]
+    and the others kept at x's posterior mean: pixel probabilities of shape (latent_dim, steps, 1, R, R)."""
+    mu, _ = model.encode(x)
+    latent_dim = mu.shape[1]
+    values = torch.linspace(-limit, limit, steps, device=mu.device)
+    z = mu.repeat(latent_dim * steps, 1)
+    for j in range(latent_dim):
+        z[j * steps:(j + 1) * steps, j] = values
+    images = torch.sigmoid(model.decode(z))
+    return images.reshape(latent_dim, steps, *images.shape[1:])
+
+
+def show_traversals(model: torch.nn.Module, x: torch.Tensor, kl: torch.Tensor, active: torch.Tensor,
+                    title: str = "Latent traversals", limit: float = 3.0, steps: int = 9,
+                    ax: plt.Axes | None = None) -> plt.Axes:
+    """Latent traversals, one row per latent ordered by its KL (largest first); inactive latents are marked."""
+    images = latent_traversal(model, x, limit, steps)
+    order = torch.argsort(kl.cpu(), descending=True)
+    latent_dim = len(order)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(steps * 0.6 + 1.6, latent_dim * 0.6 + 0.6))
+    image_grid(images[order].flatten(0, 1), ncols=steps, ax=ax, title=title)
+    side = images.shape[-1]
+    ax.set_yticks([r * (side + 1) + side / 2 for r in range(latent_dim)])
+    ax.set_yticklabels([f"z{j}  KL {float(kl[j]):.2f}" + ("" if active[j] else "  (inactive)") for j in order.tolist()],
+                       fontsize=8)
+    ax.set_xticks([c * (side + 1) + side / 2 for c in (0, steps // 2, steps - 1)])
+    ax.set_xticklabels([f"{-limit:g}", "mean", f"+{limit:g}"], fontsize=8)
+    ax.set_xlabel("value of the swept latent (others at the image's posterior mean)")
+    return ax
+
+
+def show_kl_per_latent(kl: torch.Tensor, active: torch.Tensor, title: str = "KL per latent",
+                       ax: plt.Axes | None = None) -> plt.Axes:
+    """Bar plot of each latent's KL to the prior (nats per image); inactive latents in grey."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    kl, active = kl.detach().cpu().tolist(), active.cpu().tolist()
+    colors = ["tab:blue" if a else "lightgrey" for a in active]
+    ax.bar(range(len(kl)), kl, color=colors)
+    ax.set_xticks(range(len(kl)))
+    ax.set_xticklabels([f"z{j}" for j in range(len(kl))], fontsize=8)
+    ax.set(title=title, xlabel="latent (grey: inactive)", ylabel="KL (nats per image)")
+    return ax
+
+
+def show_beta_sweep(records: Sequence[dict]) -> plt.Figure:
+    """The β sweep on one figure: rate–distortion (KL against reconstruction) and MIG against β.
+
+    Each record is a dict with ``beta``, ``recon``, ``kl`` and ``mig`` (as written by the sweep script).
+    """
+    records = sorted(records, key=lambda r: r["beta"])
+    betas = [r["beta"] for r in records]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    left.plot([r["kl"] for r in records], [r["recon"] for r in records], marker="o")
+    for r in records:
+        left.annotate(f"β={r['beta']:g}", (r["kl"], r["recon"]), textcoords="offset points", xytext=(5, 5))
+    left.set(title="Rate–distortion", xlabel="rate: KL(q(z|x) ‖ p(z)) (nats per image)",
+             ylabel="distortion: −log p(x|z) (nats per image)")
+    left.grid(alpha=0.3)
+    right.plot(betas, [r["mig"] for r in records], marker="o", color="tab:green")
+    right.set_xscale("log", base=2)
+    right.set_xticks(betas)
+    right.set_xticklabels([f"{b:g}" for b in betas])
+    right.set(title="Disentanglement", xlabel="β", ylabel="MIG", ylim=(0, max(0.5, *[r["mig"] for r in records])))
+    right.grid(alpha=0.3)
+    fig.suptitle("The β sweep: more β, fewer nats in z; disentanglement measured by MIG")
+    return fig
+
+
+def show_mig_over_time(histories: dict[str, History], ax: plt.Axes | None = None) -> plt.Axes:
+    """MIG logged during training, one line per run: against training steps when the history has ``step``
+    (comparable across machines), else against training minutes (``train_s``, else ``seconds``)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    by_step = all("step" in history for history in histories.values())
+    for label, history in histories.items():
+        x = history["step"] if by_step else [s / 60 for s in history.get("train_s", history.get("seconds"))]
+        ax.plot(x, history["MIG"], marker="o", label=label)
+    xlabel = "training steps (batches of 128)" if by_step else "training time (minutes)"
+    ax.set(title="MIG during training", xlabel=xlabel, ylabel="MIG")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+# --- Lesson 03: the asymmetry of the KL divergence ---
+
+def show_kl_asymmetry(p, z: torch.Tensor, forward_fit: tuple[float, float], reverse_fit: tuple[float, float],
+                      ax: plt.Axes | None = None) -> plt.Axes:
+    """A bimodal density ``p`` on the grid ``z`` and the best Gaussian under each direction of the KL:
+    ``forward_fit`` = (mean, std) minimising KL(p ‖ q), ``reverse_fit`` minimising KL(q ‖ p)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.6), layout="constrained")
+    ax.fill_between(z, p.log_prob(z).exp(), color="gray", alpha=0.35, label="target p (two bumps)")
+    for (mean, std), color, name in ((forward_fit, "C0", "forward KL(p ‖ q): covers both bumps"),
+                                     (reverse_fit, "C3", "reverse KL(q ‖ p): sits on one bump")):
+        density = torch.distributions.Normal(mean, std).log_prob(z).exp()
+        ax.plot(z, density, color=color, lw=2, label=f"best q for {name}, N({mean:.2f}, {std:.2f}²)")
+    ax.set(xlabel="z", ylabel="density", title="One Gaussian q fitted to a bimodal p, in each direction of the KL")
+    ax.legend(loc="upper right", fontsize=8)
+    return ax
+
+
+# --- Lesson 04: gradient variance against the number of samples ---
+
+def show_variance_by_sample_size(sample_sizes: Sequence[int], measured: dict[str, torch.Tensor],
+                                 exact_single: dict[str, torch.Tensor] | None = None,
+                                 parameters: Sequence[str] = ("μ", "σ")) -> plt.Figure:
+    """Log–log plot, one panel per parameter, of each estimator's measured variance (markers) against the
+    number of samples per estimate; ``exact_single`` (variance of one sample) adds the exact line variance/n.
+
+    ``measured[name]`` has shape (len(sample_sizes), len(parameters)).
+    """
+    sizes = torch.as_tensor(list(sample_sizes), dtype=torch.float64)
+    fig, axes = plt.subplots(1, len(parameters), figsize=(5.2 * len(parameters), 3.9), layout="constrained")
+    for k, (ax, parameter) in enumerate(zip(axes, parameters)):
+        for i, (name, variances) in enumerate(measured.items()):
+            color = f"C{i + 2}"
+            ax.plot(sizes, variances[:, k], marker="o", ls="none", color=color, label=f"{name} (measured)")
+            if exact_single is not None and name in exact_single:
+                ax.plot(sizes, exact_single[name][k] / sizes, color=color, lw=1, ls="--", label=f"{name}: exact / n")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set(xlabel="samples per estimate n", ylabel="variance of the estimate",
+               title=f"Estimates of ∂E[f(z)]/∂{parameter}")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    return fig
+
+
+# --- Lesson 05: the decoded 2-D latent manifold ---
+
+@torch.no_grad()
+def latent_grid(model: torch.nn.Module, n: int = 15, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
+    """Decode an n×n grid of 2-D codes at evenly spaced *quantiles* of the prior N(0, 1) (Kingma & Welling,
+    2014, Fig. 4): row 0 is the largest z₂, column 0 the smallest z₁. Returns pixel probabilities (n², 784)."""
+    if getattr(model, "latent_dim", None) != 2:
+        raise ValueError(f"the manifold grid needs a model with a 2-D latent; this one has "
+                         f"latent_dim = {getattr(model, 'latent_dim', '?')}")
+    if not 0 < low < high < 1:
+        raise ValueError(f"low and high are prior quantiles with 0 < low < high < 1, got {low} and {high}")
+    values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
+    z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")
+    device = next(model.parameters()).device
+    z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1).to(device)
+    return torch.sigmoid(model.decode(z))
+
+
+def show_latent_manifold(model: torch.nn.Module, n: int = 15, title: str = "The decoded latent manifold",
+                         ax: plt.Axes | None = None) -> plt.Axes:
+    """The :func:`latent_grid` as one picture, with the z values of a few rows and columns on the axes."""
+    images = latent_grid(model, n)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 6.5))
+    image_grid(images, ncols=n, ax=ax, title=title)
+    values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
+    picks = [0, n // 2, n - 1]
+    ax.set_xticks([i * 29 + 14 for i in picks], [f"{values[i]:.2f}" for i in picks])
+    ax.set_yticks([i * 29 + 14 for i in picks], [f"{values.flip(0)[i]:.2f}" for i in picks])
+    ax.set(xlabel="$z_1$ (prior quantiles 5% … 95%)", ylabel="$z_2$")
+    return ax
