@@ -1,0 +1,41 @@
+"""The lesson-06 MIG exercise: the reference passes, each known mistake is named, the stub is 'not attempted'."""
+
+import pytest
+
+from vaecourse import exercises as ex
+from vaecourse import metrics
+
+
+def stub(mutual_info, entropy):
+    # YOUR CODE HERE
+    raise NotImplementedError
+
+
+def test_reference_passes():
+    assert ex.mig_per_factor.verdict(metrics.mig_per_factor)[0] == "correct"
+
+
+def test_stub_is_not_attempted():
+    status, message = ex.mig_per_factor.verdict(stub)
+    assert status == "not attempted" and "not attempted yet" in message
+    assert ex.mig_per_factor.use(stub) is metrics.mig_per_factor
+
+
+@pytest.mark.parametrize("mistake, words", [
+    (ex._mig_not_normalised, "did not divide by the factor's entropy"),
+    (ex._mig_no_gap, "without subtracting the second largest"),
+    (ex._mig_minus_mean, "subtracted the mean of the other latents"),
+    (ex._mig_ascending, "sorted in ascending order"),
+    (ex._mig_averaged, "averaged over the factors already"),
+])
+def test_each_mistake_is_named(mistake, words):
+    status, message = ex.mig_per_factor.verdict(mistake)
+    assert status == "incorrect" and words in message
+
+
+def test_a_different_correct_implementation_passes():
+    def via_topk(mutual_info, entropy):
+        best, second = mutual_info.topk(2, dim=0).values
+        return (best - second) / entropy
+
+    assert ex.mig_per_factor.verdict(via_topk)[0] == "correct"
