@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -29,15 +27,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vaecourse import beta_vae, models, runtime, train  # noqa: E402
-
-
-def device_name(device: torch.device) -> str:
-    """``"NVIDIA H100 80GB HBM3"``, or ``"CPU (x86_64, 2 cores, 1 torch thread)"``, for the record."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
-    return device.type
 
 
 def train_one(beta: float, args: argparse.Namespace, device: torch.device) -> dict:
@@ -55,7 +44,7 @@ def train_one(beta: float, args: argparse.Namespace, device: torch.device) -> di
     record = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "seed": args.seed, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": device_name(device), "torch": torch.__version__,
+        "device": runtime.device_record(device), "torch": torch.__version__,
         "note": args.note, "resolution": args.resolution, "beta": beta, "steps": args.steps,
         "batch_size": args.batch_size, "lr": args.lr, "training_seconds": round(train_seconds, 1),
         **result,

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -37,15 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vaecourse import data, models, runtime, train, vae_mnist  # noqa: E402
 
 MODELS = {f"z20_beta{beta:g}": (20, beta) for beta in vae_mnist.SWEEP_BETAS} | {"z2_beta1": (2, 1.0)}
-
-
-def device_name(device: torch.device) -> str:
-    """``"NVIDIA H100 80GB HBM3"``, or ``"CPU (x86_64, 2 cores, 1 torch thread)"``, for the record."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
-    return device.type
 
 
 def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: torch.device) -> dict:
@@ -67,7 +56,7 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
     record = {
         "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
         "seed": args.seed, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": device_name(device), "torch": torch.__version__, "note": args.note,
+        "device": runtime.device_record(device), "torch": torch.__version__, "note": args.note,
         "data": digits.source, "train_images": len(digits.x_train),
         "test_set": f"{len(x_test)} test images, binarized once with seed {vae_mnist.TEST_SEED}",
         "model": f"MLPVAE 784-400-{latent_dim}, Bernoulli decoder", "latent_dim": latent_dim, "beta": beta,

@@ -8,6 +8,7 @@ and nowhere else: notebooks call :func:`smoke_mode` or :func:`full_or_smoke`.
 from __future__ import annotations
 
 import os
+import platform
 import random
 from typing import TypeVar
 
@@ -72,6 +73,15 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "Using Apple GPU (MPS)"
     return f"Using CPU ({torch.get_num_threads()} threads); a GPU is used automatically when present"
+
+
+def device_record(device: torch.device) -> str:
+    """The device as a checkpoint record names it: ``"NVIDIA H100 80GB HBM3"`` or ``"CPU (x86_64, 2 cores, ...)"``."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return device.type
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
