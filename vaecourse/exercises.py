@@ -40,6 +40,26 @@ def call(fn: Callable, *args):
     return out
 
 
+class Rejected(Exception):
+    """The learner's function crashed or returned the wrong kind of thing; the text says what to fix."""
+
+
+def learner_call(fn: Callable, args: Sequence, where: str, returns: str | None = "a torch.Tensor"):
+    """Call the learner's ``fn(*args)``; a crash (or a result that is not ``returns``) raises Rejected.
+
+    ``where`` completes "Your function raised X: ... {where}." so the message names the inputs.
+    """
+    try:
+        out = call(fn, *args)
+    except NotAttempted:
+        raise
+    except Exception as error:  # noqa: BLE001 - report any learner error in words
+        raise Rejected(f"Your function raised {type(error).__name__}: {error} {where}.") from None
+    if returns is not None and not isinstance(out, torch.Tensor):
+        raise Rejected(f"Your function returned a {type(out).__name__}; it should return {returns}.")
+    return out
+
+
 def shape_text(args: Sequence) -> str:
     return ", ".join(str(tuple(a.shape)) if isinstance(a, torch.Tensor) else repr(a) for a in args)
 
@@ -53,15 +73,7 @@ def compare_with_mistakes(fn: Callable, reference: Callable, mistakes: dict[str,
     description of the difference (shape or largest error).
     """
     for args in inputs:
-        try:
-            got = call(fn, *args)
-        except NotAttempted:
-            raise
-        except Exception as error:  # noqa: BLE001 - report any learner error in words
-            return (f"Your function raised {type(error).__name__}: {error} on inputs of shape "
-                    f"{shape_text(args)}. It must work on these shapes.")
-        if not isinstance(got, torch.Tensor):
-            return f"Your function returned a {type(got).__name__}; it should return a torch.Tensor."
+        got = learner_call(fn, args, f"on inputs of shape {shape_text(args)}. It must work on these shapes")
         want = reference(*args)
         if got.shape == want.shape and torch.allclose(got.double(), want.double(), atol=atol, rtol=rtol):
             continue
@@ -101,6 +113,8 @@ class Exercise:
         except NotAttempted:
             return "not attempted", (f"⏳ {self.title}: not attempted yet. "
                                      "Fill in the function, then run this cell again.")
+        except Rejected as rejection:
+            message = str(rejection)
         if message is None:
             return "correct", f"✅ {self.title}: correct!"
         return "incorrect", f"❌ {self.title}: {message}"
@@ -345,13 +359,8 @@ def _diagnose_mc_elbo(fn: Callable) -> str | None:
     for args in inputs:
         values = []
         for _ in range(MC_ELBO_RUNS):
-            try:
-                out = call(fn, *args)
-            except NotAttempted:
-                raise
-            except Exception as error:  # noqa: BLE001 - report any learner error in words
-                return (f"Your function raised {type(error).__name__}: {error} with a latent of dimension "
-                        f"{args[0].latent_dim}. It must work for any d (q_mean and q_std have shape (d,)).")
+            out = learner_call(fn, args, f"with a latent of dimension {args[0].latent_dim}. It must work for "
+                                         "any d (q_mean and q_std have shape (d,))", returns=None)
             value, message = _as_number(out, args[-1])
             if message:
                 return message
@@ -544,15 +553,8 @@ def diagnose_batched_kl(fn: Callable) -> str | None:
     """None if ``fn(mu, logvar)`` is the batched KL to N(0, I), else a message naming the mistake."""
     inputs = kl_inputs()
     for mu, logvar in inputs:
-        try:
-            out = call(fn, mu, logvar)
-        except NotAttempted:
-            raise
-        except Exception as error:  # noqa: BLE001 - report any learner error in words
-            return (f"Your function raised {type(error).__name__}: {error} on mu and logvar of shape "
-                    f"{tuple(mu.shape)} (batch, latent). It must work on these shapes.")
-        if not isinstance(out, torch.Tensor):
-            return f"Your function returned a {type(out).__name__}; it should return a torch.Tensor of shape (batch,)."
+        out = learner_call(fn, (mu, logvar), f"on mu and logvar of shape {tuple(mu.shape)} (batch, latent). "
+                           "It must work on these shapes", returns="a torch.Tensor of shape (batch,)")
         (batch, latent), want = mu.shape, (mu.shape[0],)
         if out.shape == mu.shape:
             return KL_SHAPE_MISTAKES["no reduction"].format(got=tuple(out.shape), want=want)
@@ -682,15 +684,8 @@ def diagnose_reparameterize(fn: Callable) -> str | None:
         inputs = reparam_inputs()
         for mu, logvar in inputs.values():
             mu, logvar = mu.clone().requires_grad_(), logvar.clone().requires_grad_()
-            try:
-                z = call(fn, mu, logvar)
-            except NotAttempted:
-                raise
-            except Exception as error:  # noqa: BLE001 - report any learner error in words
-                return (f"Your function raised {type(error).__name__}: {error} on mu and logvar of shape "
-                        f"{tuple(mu.shape)} (batch, latent). It must work on these shapes.")
-            if not isinstance(z, torch.Tensor):
-                return f"Your function returned a {type(z).__name__}; it should return a torch.Tensor like mu."
+            z = learner_call(fn, (mu, logvar), f"on mu and logvar of shape {tuple(mu.shape)} (batch, latent). "
+                             "It must work on these shapes", returns="a torch.Tensor like mu")
             if z.shape != mu.shape:
                 return (f"Your z has shape {tuple(z.shape)} but mu and logvar have shape {tuple(mu.shape)}: "
                         "return one sample per element, z of the same shape as mu.")
