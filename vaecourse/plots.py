@@ -36,7 +36,7 @@ def image_grid(x: torch.Tensor, ncols: int = 10, title: str = "", ax: plt.Axes |
         canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = img
     if ax is None:
         _, ax = plt.subplots(figsize=(ncols * 0.9, nrows * 0.9 + 0.4))
-    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(canvas.numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
     if labels is not None:
@@ -57,7 +57,7 @@ def show_reconstructions(originals: torch.Tensor, reconstructions: torch.Tensor,
 
 def scatter_codes(codes: torch.Tensor, labels: torch.Tensor, title: str, ax: plt.Axes | None = None) -> plt.Axes:
     """2-D codes as a scatter plot coloured by digit, with a legend."""
-    codes, labels = codes.detach().cpu(), labels.detach().cpu()
+    codes, labels = codes.detach().cpu().numpy(), labels.detach().cpu().numpy()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5))
     for digit in range(10):
