@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -42,17 +39,15 @@ def train_one(beta: float, args: argparse.Namespace, device: torch.device) -> tu
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
     result = beta_vae.evaluate(model)
     record = {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "seed": args.seed, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": runtime.device_record(device), "torch": torch.__version__,
-        "note": args.note, "resolution": args.resolution, "beta": beta, "steps": args.steps,
+        **train.provenance(args.seed, device, args.note),
+        "resolution": args.resolution, "beta": beta, "steps": args.steps,
         "batch_size": args.batch_size, "lr": args.lr, "training_seconds": round(train_seconds, 1),
         **result,
     }
     path = beta_vae.checkpoint_path(beta, args.resolution, Path(args.out))
     train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
         "note": f"β={beta:g}, {args.steps} steps, MIG {result['mig']:.2f}", "beta": beta})
-    path.with_suffix(".json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    train.save_record(path, record)
     print(f"β = {beta:g}: recon {result['recon']:.1f}  KL {result['kl']:.1f}  active units {result['active_units']}"
           f"  MIG {result['mig']:.3f}  training {train_seconds / 60:.1f} min -> {path}", flush=True)
     return record, history

@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import shlex
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -54,9 +51,7 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
     result = vae_mnist.evaluate(model, x_test, k=k, seed=args.seed)
     eval_seconds = time.perf_counter() - start
     record = {
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
-        "seed": args.seed, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "device": runtime.device_record(device), "torch": torch.__version__, "note": args.note,
+        **train.provenance(args.seed, device, args.note),
         "data": digits.source, "train_images": len(digits.x_train),
         "test_set": f"{len(x_test)} test images, binarized once with seed {vae_mnist.TEST_SEED}",
         "model": f"MLPVAE 784-400-{latent_dim}, Bernoulli decoder", "latent_dim": latent_dim, "beta": beta,
@@ -69,7 +64,7 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
     path = vae_mnist.checkpoint_path(latent_dim, beta, Path(args.out))
     train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
         "note": f"{epochs} epochs on the {digits.source}; test ELBO {result['elbo']:.1f}", "beta": beta})
-    path.with_suffix(".json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    train.save_record(path, record)
     print(f"{name}: test ELBO {result['elbo']:.2f} (recon {result['recon']:.2f}, KL {result['kl']:.2f}), "
           f"IWAE (k={k}) {result['iwae']:.2f} vs ELBO {result['elbo_same_images']:.2f} on the same images, "
           f"active units {result['active_units']}; training {train_seconds / 60:.1f} min -> {path}", flush=True)

@@ -105,3 +105,14 @@ def test_train_or_load(tmp_path, monkeypatch):
     monkeypatch.setenv("VAECOURSE_SMOKE", "1")
     train.train_or_load(ae, tmp_path / "smoke.pt", train_fn)
     assert not (tmp_path / "smoke.pt").exists()
+
+
+def test_record_is_written_beside_its_checkpoint_and_read_back(tmp_path):
+    checkpoint = tmp_path / "model.pt"
+    record = {**train.provenance(3, torch.device("cpu"), "a note"), "mig": 0.5, "β": 4.0}
+    assert train.save_record(checkpoint, record) == tmp_path / "model.json"
+    assert train.load_record(checkpoint, "train it") == record
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json"]  # no temporary file left behind
+    assert record["device"].startswith("CPU") and record["command"].startswith("python ")
+    with pytest.raises(FileNotFoundError, match="train it"):
+        train.load_record(tmp_path / "other.pt", "train it")

@@ -9,16 +9,14 @@ in the notebook is trained exactly like the shipped ones.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
 from vaecourse import dsprites, losses, metrics, models, train
-from vaecourse.data import REPO_DATA_DIR
+from vaecourse.train import CHECKPOINTS
 
-CHECKPOINTS = REPO_DATA_DIR / "checkpoints"
 SWEEP_BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 STEPS = 7200          # training steps per model in the shipped sweep (about 5 minutes on 2 CPU cores)
 BATCH_SIZE = 128
@@ -82,8 +80,5 @@ def evaluate(model: models.ConvVAE, n_samples: int = 10_000, seed: int = 1) -> d
 
 def load_record(beta: float, resolution: int = 32, folder: Path = CHECKPOINTS) -> dict:
     """The record written beside a shipped checkpoint: how it was made and what it measured."""
-    path = checkpoint_path(beta, resolution, folder).with_suffix(".json")
-    if not path.exists():
-        raise FileNotFoundError(f"No record {path.name} in {path.parent}: run scripts/train_beta_sweep.py "
-                                f"--resolution {resolution} to make the sweep, or restore data/checkpoints/.")
-    return json.loads(path.read_text())
+    return train.load_record(checkpoint_path(beta, resolution, folder),
+                             f"run scripts/train_beta_sweep.py --resolution {resolution} to make the sweep")

@@ -8,19 +8,25 @@ so the loop never waits on a ``.item()`` in the middle of an epoch.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import shlex
+import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from vaecourse.data import batches
-from vaecourse.runtime import smoke_mode
+from vaecourse.data import REPO_DATA_DIR, batches
+from vaecourse.runtime import device_record, smoke_mode
+
+CHECKPOINTS = REPO_DATA_DIR / "checkpoints"  # where the shipped models and their records live
 
 History = dict[str, list[float]]
 LossFn = Callable[[nn.Module, torch.Tensor], dict[str, torch.Tensor]]
@@ -119,21 +125,25 @@ def fit(model: nn.Module, train_data: torch.Tensor | Callable[[int], torch.Tenso
     return history
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, history: History | None = None,
-                    meta: dict | None = None) -> None:
-    """Save weights, history and metadata atomically (a crash never leaves half a file)."""
-    path = Path(path)
+def _write_atomically(path: Path, write: Callable[[object], None], mode: str = "wb") -> None:
+    """Write ``path`` through a temporary file beside it, renamed into place: a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-               "history": history or {}, "meta": meta or {}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, history: History | None = None,
+                    meta: dict | None = None) -> None:
+    """Save weights, history and metadata atomically (a crash never leaves half a file)."""
+    payload = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "history": history or {}, "meta": meta or {}}
+    _write_atomically(Path(path), lambda f: torch.save(payload, f))
 
 
 def load_checkpoint(path: str | Path, model: nn.Module) -> tuple[History, dict]:
@@ -176,3 +186,29 @@ def train_or_load(model: nn.Module, path: str | Path, train: Callable[[], Histor
         save_checkpoint(path, model, history, meta)
         print(f"Saved the trained weights to {path}.")
     return history
+
+
+# --- Records: how a shipped checkpoint was made and what it measured, in a .json beside it ---
+
+def provenance(seed: int, device: torch.device, note: str = "") -> dict:
+    """The first fields of a record: the command that ran (this process's), seed, date, device, torch, note."""
+    return {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "seed": seed,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "device": device_record(device), "torch": torch.__version__, "note": note}
+
+
+def save_record(checkpoint: str | Path, record: dict) -> Path:
+    """Write ``record`` as JSON beside ``checkpoint`` (same name, ``.json``), atomically; return its path."""
+    path = Path(checkpoint).with_suffix(".json")
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    _write_atomically(path, lambda f: f.write(text), mode="w")
+    return path
+
+
+def load_record(checkpoint: str | Path, how_to_make: str) -> dict:
+    """The record beside ``checkpoint``; if there is none, a FileNotFoundError that says ``how_to_make`` it."""
+    path = Path(checkpoint).with_suffix(".json")
+    if not path.exists():
+        raise FileNotFoundError(f"No record {path.name} in {path.parent}: {how_to_make}, "
+                                "or restore data/checkpoints/ from the repository.")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -13,15 +13,13 @@ Shipped checkpoints: ``data/checkpoints/vae_mnist_z{latent_dim}_beta{β}.pt`` (f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from vaecourse import data, losses, metrics, models, train
-from vaecourse.data import REPO_DATA_DIR
+from vaecourse.train import CHECKPOINTS
 
-CHECKPOINTS = REPO_DATA_DIR / "checkpoints"
 BATCH_SIZE = 128
 LR = 1e-3
 IMAGES_SEEN = 200_000       # training length: 50 epochs of the 4,000 bundled digits ...
@@ -78,11 +76,8 @@ def evaluate(model: torch.nn.Module, x_test_binary: torch.Tensor, n_samples: int
 
 def load_record(latent_dim: int = 20, beta: float = 1.0, folder: Path = CHECKPOINTS) -> dict:
     """The record written beside a shipped checkpoint by ``scripts/train_checkpoints.py``."""
-    path = checkpoint_path(latent_dim, beta, folder).with_suffix(".json")
-    if not path.exists():
-        raise FileNotFoundError(f"No record {path.name} in {path.parent}: run scripts/train_checkpoints.py "
-                                "to make the lesson's checkpoints, or restore data/checkpoints/ from the repository.")
-    return json.loads(path.read_text())
+    return train.load_record(checkpoint_path(latent_dim, beta, folder),
+                             "run scripts/train_checkpoints.py to make the lesson's checkpoints")
 
 
 def pytorch_examples_test_loss(digits: data.Digits, seed: int = 0, verbose: bool = True) -> float:
