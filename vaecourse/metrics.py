@@ -7,11 +7,25 @@ outputs, factor labels) so it can be tested without training a model.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from vaecourse import losses
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for the ``with`` block, then back in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 # --- Lesson 06: KL per latent, active units and the mutual information gap (MIG) ---
 
@@ -25,7 +39,8 @@ def kl_per_latent(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     if mu.shape != logvar.shape or mu.ndim != 2:
         raise ValueError(f"mu and logvar must both be (N, latent_dim), got {tuple(mu.shape)} and "
                          f"{tuple(logvar.shape)}.")
-    return (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(dim=0)
+    # gaussian_kl sums over the last dimension: give each latent a dimension of its own.
+    return losses.gaussian_kl(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(dim=0)
 
 
 def latent_activity(mu: torch.Tensor) -> torch.Tensor:
@@ -131,11 +146,9 @@ def mutual_information_gap(codes: torch.Tensor, factors: torch.Tensor, n_bins: i
 @torch.no_grad()
 def encode_means(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """The encoder's (mu, logvar) for many images, in batches, with the model in eval mode."""
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    outputs = [model.encode(images[i:i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
-    model.train(was_training)
+    with evaluating(model):
+        outputs = [model.encode(images[i:i + batch_size].to(device)) for i in range(0, len(images), batch_size)]
     return torch.cat([mu for mu, _ in outputs]), torch.cat([logvar for _, logvar in outputs])
 
 
@@ -148,15 +161,6 @@ def sprites_mig(model: nn.Module, n_samples: int = 10_000, seed: int = 1, n_bins
     sprites = dsprites.sample(n_samples, resolution=model.resolution, seed=seed, device=device)
     mu, _ = encode_means(model, sprites.images)
     return mutual_information_gap(mu, sprites.indices, n_bins)
-
-
-def mig_callback(n_samples: int = 10_000, every: int = 1,
-                 seed: int = 1) -> Callable[[int, nn.Module], dict[str, float]]:
-    """A ``fit`` callback that logs the model's MIG every ``every`` epochs (so the progress lines show it)."""
-    def callback(epoch: int, model: nn.Module) -> dict[str, float]:
-        return {"MIG": sprites_mig(model, n_samples, seed).score} if epoch % every == 0 else {}
-
-    return callback
 
 
 # --- Lesson 05: the test ELBO (z sampled from q, not z = μ) and the IWAE bound on log p(x) ---
@@ -183,6 +187,16 @@ def _check_batch(model: nn.Module, x: torch.Tensor, n_samples: int) -> None:
         raise ValueError(f"x is on {x.device} but the model is on {device}: move x with x.to(device).")
 
 
+def _decode_samples(model: nn.Module, mu: torch.Tensor, logvar: torch.Tensor, n_samples: int,
+                    generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw ``n_samples`` z = μ + σε per row of (mu, logvar) and decode them all in one call:
+    (ε, z, decoded), with a leading sample dimension (n_samples, N, ...)."""
+    eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    decoded = model.decode(z.flatten(0, 1))
+    return eps, z, decoded.reshape(n_samples, len(mu), *decoded.shape[1:])
+
+
 def log_importance_weights(model: nn.Module, x: torch.Tensor, n_samples: int,
                            log_likelihood: LogLikelihood = bernoulli_log_likelihood,
                            generator: torch.Generator | None = None) -> torch.Tensor:
@@ -194,12 +208,9 @@ def log_importance_weights(model: nn.Module, x: torch.Tensor, n_samples: int,
     """
     _check_batch(model, x, n_samples)
     mu, logvar = model.encode(x)
-    eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * logvar) * eps
+    eps, z, decoded = _decode_samples(model, mu, logvar, n_samples, generator)
     log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)   # log N(z; μ, σ²), with (z − μ)/σ = ε
     log_prior = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)          # log N(z; 0, I)
-    decoded = model.decode(z.flatten(0, 1))
-    decoded = decoded.reshape(n_samples, len(x), *decoded.shape[1:])
     return log_likelihood(decoded, x) + log_prior - log_q
 
 
@@ -223,14 +234,13 @@ def sampled_log_weights(model: nn.Module, x: torch.Tensor, k: int, batch_size: i
     """
     if k < 1:
         raise ValueError(f"k (importance samples per image) must be at least 1, got {k}")
-    was_training = model.training
-    model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     columns = []
-    for xb in x.split(batch_size):
-        chunks = _sample_chunks(k, max_rows // len(xb))
-        columns.append(torch.cat([log_importance_weights(model, xb, n, log_likelihood, generator) for n in chunks]))
-    model.train(was_training)
+    with evaluating(model):
+        for xb in x.split(batch_size):
+            chunks = _sample_chunks(k, max_rows // len(xb))
+            columns.append(torch.cat([log_importance_weights(model, xb, n, log_likelihood, generator)
+                                      for n in chunks]))
     return torch.cat(columns, dim=1)
 
 
@@ -253,17 +263,13 @@ def elbo_estimate(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_
     which flatters the model); ``kl`` = KL(q(z|x) ‖ N(0, I)) in closed form; ``elbo`` = −(recon + kl).
     """
     _check_batch(model, x, n_samples)
-    was_training = model.training
-    model.eval()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     recon, kl = [], []
-    for xb in x.split(batch_size):
-        mu, logvar = model.encode(xb)
-        eps = torch.randn((n_samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        decoded = model.decode((mu + torch.exp(0.5 * logvar) * eps).flatten(0, 1))
-        decoded = decoded.reshape(n_samples, len(xb), *decoded.shape[1:])
-        recon.append(-log_likelihood(decoded, xb).mean(0))
-        kl.append(0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1))
-    model.train(was_training)
+    with evaluating(model):
+        for xb in x.split(batch_size):
+            mu, logvar = model.encode(xb)
+            _, _, decoded = _decode_samples(model, mu, logvar, n_samples, generator)
+            recon.append(-log_likelihood(decoded, xb).mean(0))
+            kl.append(losses.gaussian_kl(mu, logvar))
     recon_mean, kl_mean = float(torch.cat(recon).mean()), float(torch.cat(kl).mean())
     return {"elbo": -(recon_mean + kl_mean), "recon": recon_mean, "kl": kl_mean}
