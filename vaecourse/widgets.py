@@ -8,11 +8,38 @@ without a browser; out-of-range values raise a clear ``ValueError``. Works with 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
+
+
+def live_figure(draw: Callable[..., plt.Figure], controls: dict[str, widgets.ValueWidget]) -> widgets.Output:
+    """An output that shows ``draw(**values of controls)`` and draws it again whenever a control moves.
+
+    Each figure is displayed once and closed, so the inline backend never shows it twice or keeps it.
+    """
+    def update(**values) -> None:
+        fig = draw(**values)
+        display(fig)
+        plt.close(fig)
+
+    return widgets.interactive_output(update, controls)
+
+
+def beta_dropdown(models: dict, value: float) -> widgets.Dropdown:
+    """A dropdown of the models of a β sweep, labelled "β = 4" and so on, in increasing β."""
+    return widgets.Dropdown(options=[(f"β = {b:g}", b) for b in sorted(models)], value=value, description="model")
+
+
+def model_for(beta: float, models: dict):
+    """``models[beta]``, or a ValueError that lists the β values there are."""
+    if beta not in models:
+        choices = ", ".join(f"{b:g}" for b in sorted(models))
+        raise ValueError(f"β = {beta!r} is not in the sweep; choose one of {choices}.")
+    return models[beta]
 
 # --- Lesson 06: pick β from the sweep, see its traversals, reconstructions and MIG/KL side by side ---
 
@@ -21,9 +48,7 @@ def show_beta_model(beta: float, models: dict, sprites, migs: dict[float, float]
     a few ``sprites``, and the KL per latent, with MIG, KL and the active units in the title."""
     from vaecourse import metrics, plots
 
-    if beta not in models:
-        raise ValueError(f"β = {beta!r} is not in the sweep; choose one of {', '.join(f'{b:g}' for b in models)}.")
-    model = models[beta]
+    model = model_for(beta, models)
     device = next(model.parameters()).device
     images = sprites.images.to(device)
     mu, logvar = metrics.encode_means(model, images)
@@ -45,15 +70,9 @@ def show_beta_model(beta: float, models: dict, sprites, migs: dict[float, float]
 
 def make_beta_widget(models: dict, sprites, migs: dict[float, float]) -> widgets.Widget:
     """A β dropdown (the sweep's models) above :func:`show_beta_model`'s figure."""
-    choice = widgets.Dropdown(options=[(f"β = {b:g}", b) for b in sorted(models)], value=min(models),
-                              description="model")
-
-    def update(beta: float) -> None:
-        fig = show_beta_model(beta, models, sprites, migs)
-        display(fig)
-        plt.close(fig)
-
-    return widgets.VBox([choice, widgets.interactive_output(update, {"beta": choice})])
+    choice = beta_dropdown(models, min(models))
+    return widgets.VBox([choice, live_figure(lambda beta: show_beta_model(beta, models, sprites, migs),
+                                             {"beta": choice})])
 
 
 # --- Lesson 02: move q's mean and standard deviation; see log p(x) = ELBO(q) + KL(q ‖ p(z|x)) ---
@@ -126,14 +145,9 @@ def make_elbo_gap_widget(model, x) -> widgets.Widget:
                                continuous_update=True)
     std = widgets.FloatSlider(value=1.0, min=std_low, max=std_high, step=0.05, description="std of q",
                               style=style, continuous_update=True)
-
-    def update(q_mean: float, q_std: float) -> None:
-        fig, _ = plot_elbo_gap(model, x, q_mean, q_std)
-        display(fig)
-        plt.close(fig)
-
     return widgets.VBox([widgets.HBox([mean, std]),
-                         widgets.interactive_output(update, {"q_mean": mean, "q_std": std})])
+                         live_figure(lambda q_mean, q_std: plot_elbo_gap(model, x, q_mean, q_std)[0],
+                                     {"q_mean": mean, "q_std": std})])
 
 
 # --- Lesson 03: move μ and σ of q = N(μ, σ²); see q against the prior N(0, 1) and KL(q ‖ p) in its two parts ---
@@ -193,13 +207,8 @@ def make_kl_widget() -> widgets.Widget:
                              style=style)
     sigma = widgets.FloatSlider(value=0.5, min=KL_SIGMA_RANGE[0], max=KL_SIGMA_RANGE[1], step=0.05,
                                 description="σ of q", style=style)
-
-    def update(mu: float, sigma: float) -> None:
-        fig, _ = plot_kl(mu, sigma)
-        display(fig)
-        plt.close(fig)
-
-    return widgets.VBox([widgets.HBox([mu, sigma]), widgets.interactive_output(update, {"mu": mu, "sigma": sigma})])
+    return widgets.VBox([widgets.HBox([mu, sigma]),
+                         live_figure(lambda mu, sigma: plot_kl(mu, sigma)[0], {"mu": mu, "sigma": sigma})])
 
 
 # --- Lesson 04: move μ and σ; see the samples and how both gradient estimators of ∇E[z²] spread out ---
@@ -280,14 +289,9 @@ def make_gradient_widget() -> widgets.Widget:
                                 description="σ", style=style)
     n_samples = widgets.Dropdown(options=list(GRADIENT_SAMPLE_SIZES), value=1, description="samples per estimate",
                                  style=style)
-
-    def update(mu: float, sigma: float, n_samples: int) -> None:
-        fig, _ = plot_gradient_spread(mu, sigma, n_samples)
-        display(fig)
-        plt.close(fig)
-
     return widgets.VBox([widgets.HBox([mu, sigma, n_samples]),
-                         widgets.interactive_output(update, {"mu": mu, "sigma": sigma, "n_samples": n_samples})])
+                         live_figure(lambda mu, sigma, n_samples: plot_gradient_spread(mu, sigma, n_samples)[0],
+                                     {"mu": mu, "sigma": sigma, "n_samples": n_samples})])
 
 
 # --- Lesson 05: the latent explorer (sliders decode live) and the β trade-off explorer ---
@@ -342,12 +346,10 @@ def make_latent_explorer_widget(model, codes: torch.Tensor | None = None, labels
     sliders = {f"z{j + 1}": widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=0.05, description=f"z{j + 1}",
                                                 continuous_update=True) for j in range(n_sliders)}
 
-    def update(**values: float) -> None:
-        fig = plot_latent_explorer(model, [values[f"z{j + 1}"] for j in range(n_sliders)], codes, labels, limit)
-        display(fig)
-        plt.close(fig)
+    def draw(**values: float) -> plt.Figure:
+        return plot_latent_explorer(model, [values[f"z{j + 1}"] for j in range(n_sliders)], codes, labels, limit)
 
-    return widgets.VBox([widgets.HBox(list(sliders.values())), widgets.interactive_output(update, sliders)])
+    return widgets.VBox([widgets.HBox(list(sliders.values())), live_figure(draw, sliders)])
 
 
 def plot_tradeoff(beta: float, models: dict, results: dict, x_examples: torch.Tensor, n_samples: int = 16,
@@ -357,9 +359,7 @@ def plot_tradeoff(beta: float, models: dict, results: dict, x_examples: torch.Te
     (the same z for every β, so the pictures compare like with like)."""
     from vaecourse import plots
 
-    if beta not in models:
-        raise ValueError(f"β = {beta!r} has no model; choose one of {', '.join(f'{b:g}' for b in sorted(models))}")
-    model = models[beta]
+    model = model_for(beta, models)
     device = next(model.parameters()).device
     x = x_examples.to(device)
     generator = torch.Generator().manual_seed(seed)
@@ -390,12 +390,6 @@ def plot_tradeoff(beta: float, models: dict, results: dict, x_examples: torch.Te
 def make_tradeoff_widget(models: dict, results: dict, x_examples: torch.Tensor) -> widgets.Widget:
     """A β dropdown above :func:`plot_tradeoff`: pick a model; see its reconstructions, samples and
     rate–distortion point."""
-    choice = widgets.Dropdown(options=[(f"β = {b:g}", b) for b in sorted(models)],
-                              value=1.0 if 1.0 in models else min(models), description="model")
-
-    def update(beta: float) -> None:
-        fig = plot_tradeoff(beta, models, results, x_examples)
-        display(fig)
-        plt.close(fig)
-
-    return widgets.VBox([choice, widgets.interactive_output(update, {"beta": choice})])
+    choice = beta_dropdown(models, 1.0 if 1.0 in models else min(models))
+    return widgets.VBox([choice, live_figure(lambda beta: plot_tradeoff(beta, models, results, x_examples),
+                                             {"beta": choice})])
