@@ -138,6 +138,12 @@ def images_of(indices: torch.Tensor, resolution: int = 64) -> torch.Tensor:
     return render(values_of(indices), resolution)
 
 
+def _sprites(indices: torch.Tensor, resolution: int) -> Sprites:
+    """The sprites of ``indices`` with their ground truth (the factor values are looked up once)."""
+    values = values_of(indices)
+    return Sprites(render(values, resolution), indices, values)
+
+
 def unravel(flat: torch.Tensor) -> torch.Tensor:
     """Image numbers 0 .. 737,279 -> factor indices (N, 5), in dSprites' order (shape slowest, pos_y fastest)."""
     if flat.is_floating_point() or ((flat < 0) | (flat >= NUM_IMAGES)).any():
@@ -158,8 +164,7 @@ def sample_indices(n: int, generator: torch.Generator | None = None,
 
 def sample(n: int, resolution: int = 32, seed: int = 0, device: torch.device | str = "cpu") -> Sprites:
     """``n`` random sprites with their factors; the same ``seed`` gives the same sprites."""
-    indices = sample_indices(n, torch.Generator().manual_seed(seed), device)
-    return Sprites(images_of(indices, resolution), indices, values_of(indices))
+    return _sprites(sample_indices(n, torch.Generator().manual_seed(seed), device), resolution)
 
 
 def make_batch_fn(resolution: int = 32, seed: int = 0,
@@ -190,4 +195,4 @@ def factor_sweep(factor: str, base: tuple[int, ...] = (0, 5, 0, 16, 16), resolut
     steps = torch.linspace(0, size - 1, count).round().long()
     indices = torch.tensor(base, dtype=torch.long).repeat(count, 1)
     indices[:, k] = steps
-    return Sprites(images_of(indices, resolution), indices, values_of(indices))
+    return _sprites(indices, resolution)
