@@ -249,6 +249,11 @@ def show_variance_by_sample_size(sample_sizes: Sequence[int], measured: dict[str
 
 # --- Lesson 05: the decoded 2-D latent manifold ---
 
+def prior_quantiles(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
+    """``n`` values of z at evenly spaced quantiles ``low`` … ``high`` of the prior N(0, 1)."""
+    return torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
+
+
 @torch.no_grad()
 def latent_grid(model: torch.nn.Module, n: int = 15, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
     """Decode an n×n grid of 2-D codes at evenly spaced *quantiles* of the prior N(0, 1) (Kingma & Welling,
@@ -258,7 +263,7 @@ def latent_grid(model: torch.nn.Module, n: int = 15, low: float = 0.05, high: fl
                          f"latent_dim = {getattr(model, 'latent_dim', '?')}")
     if not 0 < low < high < 1:
         raise ValueError(f"low and high are prior quantiles with 0 < low < high < 1, got {low} and {high}")
-    values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
+    values = prior_quantiles(n, low, high)
     z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")
     device = next(model.parameters()).device
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1).to(device)
@@ -272,7 +277,7 @@ def show_latent_manifold(model: torch.nn.Module, n: int = 15, title: str = "The 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 6.5))
     image_grid(images, ncols=n, ax=ax, title=title)
-    values = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
+    values = prior_quantiles(n)
     picks = [0, n // 2, n - 1]
     ax.set_xticks([i * 29 + 14 for i in picks], [f"{values[i]:.2f}" for i in picks])
     ax.set_yticks([i * 29 + 14 for i in picks], [f"{values.flip(0)[i]:.2f}" for i in picks])
