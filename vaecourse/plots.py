@@ -162,6 +162,24 @@ def show_kl_per_latent(kl: torch.Tensor, active: torch.Tensor, title: str = "KL 
     return ax
 
 
+def plot_rate_distortion(results: dict[float, dict], title: str, highlight: float | None = None,
+                         ax: plt.Axes | None = None) -> plt.Axes:
+    """One point per β: rate (``results[β]["kl"]``) against distortion (``results[β]["recon"]``), both in
+    nats per image, joined in order of β and labelled; the point at ``highlight`` is drawn large and red."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.8))
+    betas = sorted(results)
+    ax.plot([results[b]["kl"] for b in betas], [results[b]["recon"] for b in betas], marker="o", color="C0")
+    for b in betas:
+        ax.annotate(f"β={b:g}", (results[b]["kl"], results[b]["recon"]), textcoords="offset points", xytext=(5, 5))
+    if highlight is not None:
+        ax.plot(results[highlight]["kl"], results[highlight]["recon"], marker="o", markersize=14, color="C3", zorder=3)
+    ax.set(title=title, xlabel="rate: KL(q(z|x) ‖ p(z)) (nats per image)",
+           ylabel="distortion: E[−log p(x|z)] (nats per image)")
+    ax.grid(alpha=0.3)
+    return ax
+
+
 def show_beta_sweep(records: Sequence[dict]) -> plt.Figure:
     """The β sweep on one figure: rate–distortion (KL against reconstruction) and MIG against β.
 
@@ -170,12 +188,7 @@ def show_beta_sweep(records: Sequence[dict]) -> plt.Figure:
     records = sorted(records, key=lambda r: r["beta"])
     betas = [r["beta"] for r in records]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    left.plot([r["kl"] for r in records], [r["recon"] for r in records], marker="o")
-    for r in records:
-        left.annotate(f"β={r['beta']:g}", (r["kl"], r["recon"]), textcoords="offset points", xytext=(5, 5))
-    left.set(title="Rate–distortion", xlabel="rate: KL(q(z|x) ‖ p(z)) (nats per image)",
-             ylabel="distortion: −log p(x|z) (nats per image)")
-    left.grid(alpha=0.3)
+    plot_rate_distortion({r["beta"]: r for r in records}, "Rate–distortion", ax=left)
     right.plot(betas, [r["mig"] for r in records], marker="o", color="tab:green")
     right.set_xscale("log", base=2)
     right.set_xticks(betas)

@@ -367,17 +367,9 @@ def plot_tradeoff(beta: float, models: dict, results: dict, x_examples: torch.Te
     with torch.no_grad():
         mu, _ = model.encode(x)
         recon, samples = torch.sigmoid(model.decode(mu)), torch.sigmoid(model.decode(z))
-    betas = sorted(results)
     fig = plt.figure(figsize=(11, 4.6), layout="constrained")
     left, right = fig.subfigures(1, 2, width_ratios=[1, 1.15])
-    ax = left.subplots()
-    ax.plot([results[b]["kl"] for b in betas], [results[b]["recon"] for b in betas], marker="o", color="C0")
-    for b in betas:
-        ax.annotate(f"β={b:g}", (results[b]["kl"], results[b]["recon"]), textcoords="offset points", xytext=(6, 4))
-    ax.plot(results[beta]["kl"], results[beta]["recon"], marker="o", markersize=14, color="C3", zorder=3)
-    ax.set(title="Distortion–rate: each β is one point", xlabel="rate: KL(q(z|x) ‖ p(z))  (nats per image)",
-           ylabel="distortion: E[−log p(x|z)]  (nats per image)")
-    ax.grid(alpha=0.3)
+    plots.plot_rate_distortion(results, "Rate–distortion: each β is one point", highlight=beta, ax=left.subplots())
     top, bottom = right.subplots(2, 1, height_ratios=[1, 1])
     plots.image_grid(torch.cat([x, recon]).cpu(), ncols=len(x), ax=top,
                      title="test digits (top) and their reconstructions (bottom)")
