@@ -26,8 +26,6 @@ time, so that other programs on the machine slow both alike and the speed ratio 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import struct
 import sys
 import tempfile
@@ -133,13 +131,6 @@ def fresh_model(device: torch.device, seed: int) -> models.MLPVAE:
     return models.MLPVAE().to(device)
 
 
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"{torch.get_num_threads()} torch threads")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per loop (default 3)")
@@ -154,7 +145,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = runtime.get_device(args.device)
     x_train_u8, y_train, x_test_u8, y_test, source = uint8_digits(args.tile_to)
-    print(f"Machine: {machine(device)}; torch {torch.__version__}")
+    print(f"Machine: {runtime.device_record(device)}; torch {torch.__version__}")
     print(f"Data: {source}")
     print(f"Model: MLPVAE 784-400-20, grayscale BCE + KL (per image), Adam lr {args.lr:g}, seed {args.seed}, "
           f"{args.epochs} epochs per run\n")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -25,6 +24,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from vaecourse import runtime  # noqa: E402
+
 NOTEBOOKS = REPO / "notebooks"
 
 
@@ -59,8 +62,8 @@ def main() -> None:
                    if not args.lessons or p.name[:2] in args.lessons)
     if not paths:
         sys.exit(f"No lesson matches {args.lessons} in {NOTEBOOKS.relative_to(REPO)}/.")
-    print(f"{'smoke' if args.smoke else 'full'} mode; {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    print(f"{'smoke' if args.smoke else 'full'} mode; {runtime.device_record(runtime.get_device())}, "
+          f"torch {torch.__version__}")
     total = 0.0
     for path in paths:
         try:
