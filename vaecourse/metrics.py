@@ -119,6 +119,19 @@ def mig_per_factor(mutual_info: torch.Tensor, entropy: torch.Tensor) -> torch.Te
     return (top_two[0] - top_two[1]) / entropy
 
 
+def mutual_info_matrix(codes: torch.Tensor, factors: torch.Tensor,
+                       n_bins: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+    """I(code_j; factor_k) for every code dimension j and factor k, (D, K) in nats, with each code
+    dimension :func:`discretize`-d into ``n_bins`` bins; and each factor's entropy H(factor_k) = I(v_k; v_k), (K,)."""
+    binned = discretize(codes, n_bins)
+    factors = factors.detach().cpu()
+    mutual_info = torch.tensor([[discrete_mutual_info(binned[:, j], factors[:, k]) for k in range(factors.shape[1])]
+                                for j in range(binned.shape[1])], dtype=torch.float64)
+    entropy = torch.tensor([discrete_mutual_info(factors[:, k], factors[:, k]) for k in range(factors.shape[1])],
+                           dtype=torch.float64)
+    return mutual_info, entropy
+
+
 def mutual_information_gap(codes: torch.Tensor, factors: torch.Tensor, n_bins: int = 20) -> MIG:
     """MIG (Chen et al., 2018) as disentanglement_lib computes it.
 
@@ -133,12 +146,7 @@ def mutual_information_gap(codes: torch.Tensor, factors: torch.Tensor, n_bins: i
                          f"{tuple(codes.shape)} and {tuple(factors.shape)}.")
     if codes.shape[1] < 2:
         raise ValueError("MIG needs at least two code dimensions (it compares the best with the second best).")
-    binned = discretize(codes, n_bins)
-    factors = factors.detach().cpu()
-    mutual_info = torch.tensor([[discrete_mutual_info(binned[:, j], factors[:, k]) for k in range(factors.shape[1])]
-                                for j in range(binned.shape[1])], dtype=torch.float64)
-    entropy = torch.tensor([discrete_mutual_info(factors[:, k], factors[:, k]) for k in range(factors.shape[1])],
-                           dtype=torch.float64)
+    mutual_info, entropy = mutual_info_matrix(codes, factors, n_bins)
     per_factor = mig_per_factor(mutual_info, entropy)
     return MIG(float(per_factor.mean()), per_factor, mutual_info, entropy)
 
