@@ -7,5 +7,4 @@ import pytest
 def full_mode(monkeypatch):
     """Tests see full mode by default (CI sets CI=true, which would turn smoke mode on)."""
     monkeypatch.setenv("VAECOURSE_SMOKE", "0")
-    monkeypatch.delenv("VAECOURSE_OFFLINE", raising=False)
     monkeypatch.delenv("VAECOURSE_DEVICE", raising=False)

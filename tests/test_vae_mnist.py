@@ -32,7 +32,7 @@ def test_fixed_binarization_is_binary_and_the_same_every_time():
 
 
 def test_train_vae_uses_fresh_binary_batches_and_lowers_the_loss():
-    digits = data.load_bundled()
+    digits = data.load_mnist()
     seen = []
     model = models.MLPVAE(hidden=64, latent_dim=4)
     original_fit = train.fit
@@ -65,7 +65,7 @@ def test_evaluate_reports_elbo_iwae_and_active_units():
 
 @pytest.mark.skipif(not SHIPPED, reason="lesson 05's checkpoints are not in data/checkpoints")
 def test_shipped_checkpoints_load_and_reproduce_their_recorded_elbo():
-    digits = data.load_bundled()
+    digits = data.load_mnist()
     x_test = vae_mnist.fixed_binarization(digits.x_test)
     assert len(SHIPPED) == 5
     total_bytes = 0

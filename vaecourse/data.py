@@ -1,20 +1,20 @@
-"""MNIST for the course: full MNIST when it can be had, the bundled digits when not.
+"""MNIST for the course: all 70,000 digits ship with it in ``data/mnist.npz``, so no lesson ever downloads.
 
-* Full MNIST comes through torchvision and is cached under ``data/MNIST``.
-* With no network (or ``VAECOURSE_OFFLINE=1``, or in smoke mode when MNIST is
-  not already cached) the lessons use the 5,000 real MNIST digits bundled in
-  ``data/mnist_5k.npz`` (4,000 train / 1,000 test, a fixed split), and say so
-  in one line.
+The file holds MNIST's own split (60,000 training and 10,000 test digits, in MNIST's order) as uint8
+arrays; ``data/README.md`` says where it comes from and ``scripts/make_mnist_npz.py`` rebuilds it.
+Every load checks the arrays against their SHA-256 checksums, so a damaged or replaced file is named
+with the fix instead of training on something else.
 
-Images are returned as float tensors in [0, 1] with shape ``(N, 784)``,
-already on the compute device, so training batches are plain tensor slices:
-no per-image Python transforms in the training loop.
+Images are returned as float tensors in [0, 1] with shape ``(N, 784)``, already on the compute device,
+so training batches are plain tensor slices: no per-image Python transforms in the training loop.
+In smoke mode (see :mod:`vaecourse.runtime`) the split is cut to a small fixed subset.
 """
 
 from __future__ import annotations
 
-import os
-import socket
+import hashlib
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +25,21 @@ import torch
 from vaecourse.runtime import smoke_mode
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-BUNDLED_FILE = "mnist_5k.npz"
+MNIST_FILE = "mnist.npz"
+MNIST_SHAPES = {"x_train": (60_000, 28, 28), "y_train": (60_000,), "x_test": (10_000, 28, 28), "y_test": (10_000,)}
+# SHA-256 of each array's bytes (C order): the same whether the file came from the pickle or the IDX files.
+MNIST_SHA256 = {
+    "x_train": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+    "y_train": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+    "x_test": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    "y_test": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+}
 SMOKE_TRAIN, SMOKE_TEST = 1000, 500
-DOWNLOAD_TIMEOUT_S = 20
+RESTORE = "restore it with `git checkout -- data/{name}` (or re-clone the course)"
+
+
+class DataFileError(RuntimeError):
+    """A data file is missing, damaged or not what the course expects; the message names it and the fix."""
 
 
 @dataclass
@@ -47,105 +59,83 @@ class Digits:
         )
 
 
-def data_dir() -> Path:
-    """Folder for the MNIST download cache (``VAECOURSE_DATA`` overrides the course's ``data/``)."""
-    return Path(os.environ.get("VAECOURSE_DATA", REPO_DATA_DIR))
+def array_digest(array: np.ndarray) -> str:
+    """SHA-256 of an array's bytes in C order (what :data:`MNIST_SHA256` records)."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _to_digits(x_train, y_train, x_test, y_test, source: str, device) -> Digits:
-    def images(a) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(a)).reshape(len(a), 784).to(device=device, dtype=torch.float32) / 255.0
+def check_arrays(arrays: dict[str, np.ndarray], path: Path, shapes: dict | None = None) -> None:
+    """Raise :class:`DataFileError` unless ``arrays`` are MNIST-like: the four keys, uint8 bytes,
+    28×28 images, as many labels as images, labels 0-9 (and the exact ``shapes`` when given)."""
+    missing = sorted(set(MNIST_SHAPES) - set(arrays))
+    if missing:
+        raise DataFileError(f"{path} has no {', '.join(missing)}: it is not the course's MNIST file; "
+                            + RESTORE.format(name=path.name) + ".")
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if x.dtype != np.uint8 or y.dtype != np.uint8:
+            raise DataFileError(f"{path}: x_{part} and y_{part} must be uint8 bytes (grey values 0-255), got "
+                                f"{x.dtype} and {y.dtype}; were the images scaled already? " + RESTORE.format(name=path.name) + ".")
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),) or len(x) == 0:
+            raise DataFileError(f"{path}: x_{part} has shape {x.shape} and y_{part} {y.shape}; expected "
+                                "(N, 28, 28) images with N labels. " + RESTORE.format(name=path.name) + ".")
+        if y.max() > 9:
+            raise DataFileError(f"{path}: y_{part} has labels up to {y.max()}, but digits are 0-9. "
+                                + RESTORE.format(name=path.name) + ".")
+    for key, shape in (shapes or {}).items():
+        if arrays[key].shape != shape:
+            raise DataFileError(f"{path}: {key} has shape {arrays[key].shape}, expected {shape}. "
+                                + RESTORE.format(name=path.name) + ".")
 
-    def labels(a) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(a)).to(device=device, dtype=torch.long)
 
-    return Digits(images(x_train), labels(y_train), images(x_test), labels(y_test), source)
-
-
-def load_bundled(device: torch.device | str = "cpu") -> Digits:
-    """The 5,000 bundled MNIST digits (4,000 train / 1,000 test, 10% of each class in test)."""
-    path = REPO_DATA_DIR / BUNDLED_FILE
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file, or a :class:`DataFileError` naming the file and the fix."""
+    fix = RESTORE.format(name=path.name)
     if not path.exists():
-        raise FileNotFoundError(
-            f"The bundled digits {BUNDLED_FILE} are missing from the course's data/ folder. "
-            "They ship with the repository: re-clone it, or install vaecourse editable from a clone."
-        )
-    with np.load(path) as f:
-        arrays = [f[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    return _to_digits(*arrays, source="bundled offline digits (5,000 MNIST images)", device=device)
-
-
-def _mnist_cached(root: Path) -> bool:
-    raw = root / "MNIST" / "raw"
-    return all((raw / f"{name}-idx{kind}-ubyte").exists()
-               for name, kind in [("train-images", 3), ("train-labels", 1),
-                                  ("t10k-images", 3), ("t10k-labels", 1)])
-
-
-def _load_torchvision(root: Path, download: bool):
-    """Full MNIST as four uint8 arrays via torchvision (download only if asked)."""
-    from torchvision.datasets import MNIST
-
-    old_timeout = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        raise DataFileError(f"The course's MNIST file {path} is missing: {fix}.")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"version https://git-lfs"):
+        raise DataFileError(f"{path} is a Git LFS pointer, not the data: run `git lfs pull`, or {fix}.")
     try:
-        train = MNIST(str(root), train=True, download=download)
-        test = MNIST(str(root), train=False, download=download)
-    finally:
-        socket.setdefaulttimeout(old_timeout)
-    return train.data, train.targets, test.data, test.targets
+        with np.load(path, allow_pickle=False) as f:
+            return {key: f[key] for key in f.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as error:
+        raise DataFileError(f"{path} is damaged or truncated ({type(error).__name__}); {fix}.") from None
 
 
-def _check_mnist(arrays) -> None:
-    x_train, y_train, x_test, y_test = arrays
-    for x, y in [(x_train, y_train), (x_test, y_test)]:
-        if x.ndim != 3 or tuple(x.shape[1:]) != (28, 28) or len(x) != len(y) or len(x) == 0:
-            raise ValueError(f"unexpected array shapes {tuple(x.shape)} / {tuple(y.shape)}")
-        if int(y.min()) < 0 or int(y.max()) > 9:
-            raise ValueError("labels outside 0-9")
+def _to_digits(arrays: dict[str, np.ndarray], source: str, device) -> Digits:
+    def images(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).reshape(len(a), 784).to(device=device, dtype=torch.float32) / 255.0
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a).to(device=device, dtype=torch.long)
+
+    return Digits(images(arrays["x_train"]), labels(arrays["y_train"]),
+                  images(arrays["x_test"]), labels(arrays["y_test"]), source)
 
 
-def load_mnist(device: torch.device | str = "cpu", offline: bool | None = None,
-               root: Path | None = None, verbose: bool = True) -> Digits:
-    """Load MNIST onto ``device``, falling back to the bundled digits when it cannot be had.
+def load_mnist(device: torch.device | str = "cpu", path: str | Path | None = None) -> Digits:
+    """MNIST on ``device``: 60,000 training and 10,000 test digits (a fixed subset in smoke mode).
 
-    ``offline=True`` (or ``VAECOURSE_OFFLINE=1``) always uses the bundled
-    digits, so a teacher can make every learner's run identical. In smoke mode
-    the split is cut to a few hundred images and no download is attempted.
+    ``path`` reads another file of the same layout instead of the course's ``data/mnist.npz``; only the
+    course's own file is compared with the recorded checksums.
     """
-    root = Path(root or data_dir())
-    say = print if verbose else (lambda *a, **k: None)
-    if offline is None:
-        offline = os.environ.get("VAECOURSE_OFFLINE", "").strip() not in ("", "0")
-    digits = None
-    if offline:
-        say("Offline mode (VAECOURSE_OFFLINE): using the bundled 5,000 MNIST digits.")
-    elif _mnist_cached(root) or not smoke_mode():
-        try:
-            arrays = _load_torchvision(root, download=not _mnist_cached(root))
-        except Exception as error:  # noqa: BLE001 - any failure here means "use the bundled digits"
-            if _mnist_cached(root):
-                say(f"The cached MNIST in {root / 'MNIST'} is corrupt or truncated ({type(error).__name__}); "
-                    f"delete that folder to download it again. Using the bundled 5,000 digits for now.")
-            else:
-                say("MNIST could not be downloaded (no network?): using the bundled 5,000 MNIST digits. "
-                    "Connect to the internet and re-run to get full MNIST.")
-        else:
-            try:
-                _check_mnist(arrays)
-                digits = _to_digits(*arrays, source="MNIST (torchvision)", device=device)
-            except ValueError as error:
-                say(f"The cached MNIST in {root / 'MNIST'} is corrupt ({error}); delete that folder to "
-                    "download it again. Using the bundled 5,000 digits for now.")
-    else:
-        say("Smoke mode: using the bundled MNIST digits (no download attempted).")
-    if digits is None:
-        digits = load_bundled(device=device)
+    shipped = path is None
+    path = Path(path) if path is not None else REPO_DATA_DIR / MNIST_FILE
+    arrays = read_npz(path)
+    check_arrays(arrays, path, MNIST_SHAPES if shipped else None)
+    if shipped:
+        damaged = [key for key in MNIST_SHAPES if array_digest(arrays[key]) != MNIST_SHA256[key]]
+        if damaged:
+            raise DataFileError(f"{path}: {', '.join(damaged)} differ from MNIST (checksum mismatch); "
+                                + RESTORE.format(name=path.name) + ".")
+    source = "MNIST" if shipped else f"digits from {path.name}"
     if smoke_mode():
-        digits = Digits(digits.x_train[:SMOKE_TRAIN], digits.y_train[:SMOKE_TRAIN],
-                        digits.x_test[:SMOKE_TEST], digits.y_test[:SMOKE_TEST],
-                        digits.source + ", cut for smoke mode")
-    return digits
+        arrays = {"x_train": arrays["x_train"][:SMOKE_TRAIN], "y_train": arrays["y_train"][:SMOKE_TRAIN],
+                  "x_test": arrays["x_test"][:SMOKE_TEST], "y_test": arrays["y_test"][:SMOKE_TEST]}
+        source += ", cut for smoke mode"
+    return _to_digits(arrays, source, device)
 
 
 def binarize(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
