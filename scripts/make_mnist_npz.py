@@ -98,7 +98,8 @@ def main() -> None:
         digest = data.array_digest(array)
         verdict = "matches the shipped file" if digest == data.MNIST_SHA256[key] else "DIFFERS from the shipped file"
         print(f"{key:8s} {str(array.shape):16s} sha256 {digest}  {verdict}")
-    print("first training labels:", arrays["y_train"][:10].tolist(), " first test labels:", arrays["y_test"][:10].tolist())
+    print("first training labels:", arrays["y_train"][:10].tolist(),
+          " first test labels:", arrays["y_test"][:10].tolist())
     print(f"mean grey value (byte / 255): train {arrays['x_train'].mean() / 255:.10f}, "
           f"test {arrays['x_test'].mean() / 255:.10f}")
     if args.compare_idx:

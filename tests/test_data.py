@@ -91,8 +91,13 @@ def save(path: Path, **arrays) -> Path:
 
 def small(n=20, **changes) -> dict:
     rng = np.random.default_rng(0)
-    arrays = {"x_train": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), "y_train": rng.integers(0, 10, n, dtype=np.uint8),
-              "x_test": rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), "y_test": rng.integers(0, 10, n, dtype=np.uint8)}
+    def images():
+        return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+
+    def labels():
+        return rng.integers(0, 10, n, dtype=np.uint8)
+
+    arrays = {"x_train": images(), "y_train": labels(), "x_test": images(), "y_test": labels()}
     return {**arrays, **changes}
 
 
@@ -105,7 +110,7 @@ def test_another_file_of_the_same_layout_loads(tmp_path):
     (lambda p: p.unlink(), "missing"),
     (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "damaged or truncated"),
     (lambda p: p.write_bytes(b"this is not a zip file at all" * 10), "damaged or truncated"),
-    (lambda p: p.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 11490519\n"), "git lfs pull"),
+    (lambda p: p.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 1149\n"), "git lfs pull"),
     (lambda p: save(p, **small(y_train=np.full(20, 12, dtype=np.uint8))), "labels up to 12"),
     (lambda p: save(p, **small(y_test=np.zeros(7, dtype=np.uint8))), "N labels"),
     (lambda p: save(p, **small(x_train=np.random.rand(20, 28, 28))), "scaled already"),

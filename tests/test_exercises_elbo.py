@@ -13,7 +13,7 @@ ex = exercises.mc_elbo
 
 
 def test_reference_passes(capsys):
-    assert ex.check(exercises.mc_elbo_reference)
+    assert ex.check(exercises.lesson02.mc_elbo_reference)
     assert "correct" in capsys.readouterr().out
 
 
@@ -24,18 +24,18 @@ def test_stub_is_not_attempted(capsys):
 
     assert not ex.check(mc_elbo)
     assert "not attempted yet" in capsys.readouterr().out
-    assert ex.use(mc_elbo) is exercises.mc_elbo_reference
+    assert ex.use(mc_elbo) is exercises.lesson02.mc_elbo_reference
 
 
 @pytest.mark.parametrize("wrong,phrase", [
-    (exercises._mc_elbo_no_log_prior, "missing the log p(z) term"),
-    (exercises._mc_elbo_no_entropy, "left out the −log q(z) term"),
-    (exercises._mc_elbo_plus_log_q, "Sign error on log q(z)"),
-    (exercises._mc_elbo_prior_samples, "samples come from the prior"),
-    (exercises._mc_elbo_log_mean_exp, "log-mean-exp"),
-    (exercises._mc_elbo_sum, "summed over the samples instead of averaging"),
-    (exercises._mc_elbo_variance_as_std, "q_std² where the standard deviation belongs"),
-    (exercises._mc_elbo_not_averaged, "one value per sample"),
+    (exercises.lesson02._mc_elbo_no_log_prior, "missing the log p(z) term"),
+    (exercises.lesson02._mc_elbo_no_entropy, "left out the −log q(z) term"),
+    (exercises.lesson02._mc_elbo_plus_log_q, "Sign error on log q(z)"),
+    (exercises.lesson02._mc_elbo_prior_samples, "samples come from the prior"),
+    (exercises.lesson02._mc_elbo_log_mean_exp, "log-mean-exp"),
+    (exercises.lesson02._mc_elbo_sum, "summed over the samples instead of averaging"),
+    (exercises.lesson02._mc_elbo_variance_as_std, "q_std² where the standard deviation belongs"),
+    (exercises.lesson02._mc_elbo_not_averaged, "one value per sample"),
 ], ids=lambda v: getattr(v, "__name__", "msg"))
 def test_each_known_mistake_is_named(wrong, phrase):
     status, message = ex.verdict(wrong)
@@ -44,19 +44,19 @@ def test_each_known_mistake_is_named(wrong, phrase):
 
 def test_every_mistake_is_far_from_the_reference_on_some_input():
     """The checker's design: each mistake's estimator sits ≥ 10 standard errors from the right one somewhere."""
-    spreads = exercises._mc_elbo_candidate_spreads()
-    runs = exercises.MC_ELBO_RUNS
-    for message in exercises.MC_ELBO_MISTAKES:
+    spreads = exercises.lesson02._mc_elbo_candidate_spreads()
+    runs = exercises.lesson02.MC_ELBO_RUNS
+    for message in exercises.lesson02.MC_ELBO_MISTAKES:
         separations = [abs(m - r) / math.sqrt((s**2 + rs**2) / runs)
                        for (m, s), (r, rs) in zip(spreads[message], spreads[""])]
         assert max(separations) > 10, message
 
 
 def test_reference_estimates_agree_with_the_exact_elbo():
-    spreads = exercises._mc_elbo_candidate_spreads()[""]
-    for (mean, std), (model, x, q_mean, q_std, _) in zip(spreads, exercises.mc_elbo_inputs()):
+    spreads = exercises.lesson02._mc_elbo_candidate_spreads()[""]
+    for (mean, std), (model, x, q_mean, q_std, _) in zip(spreads, exercises.lesson02.mc_elbo_inputs()):
         exact = toy.exact_elbo(model, x, toy.Gaussian.diagonal(q_mean, q_std)).item()
-        assert abs(mean - exact) < 4 * std / math.sqrt(exercises.MC_ELBO_RUNS)
+        assert abs(mean - exact) < 4 * std / math.sqrt(exercises.lesson02.MC_ELBO_RUNS)
 
 
 def with_torch_distributions(model, x, q_mean, q_std, n_samples):
@@ -106,7 +106,7 @@ def test_check_is_quick_and_leaves_the_thread_count_alone():
 
     threads = torch.get_num_threads()
     start = time.perf_counter()
-    ex.verdict(exercises.mc_elbo_reference)
+    ex.verdict(exercises.lesson02.mc_elbo_reference)
     assert time.perf_counter() - start < 10
     assert torch.get_num_threads() == threads
 

@@ -44,20 +44,20 @@ def test_kl_other_correct_answers_pass(right):
 
 
 @pytest.mark.parametrize("wrong,phrase", [
-    (exercises._kl_no_half, "forgot the ½"),
-    (exercises._kl_negated, "Sign error: your KL is the negative"),
-    (exercises._kl_plus_log_variance, "Sign error on the log σ² term"),
-    (exercises._kl_plus_one, "Sign error on the constant"),
-    (exercises._kl_minus_mu_squared, "Sign error on μ²"),
-    (exercises._kl_std_for_variance, "used σ where σ² belongs"),
-    (exercises._kl_log_std_for_log_variance, "log σ = 0.5·logvar where log σ² belongs"),
-    (exercises._kl_exp_logvar_as_std, "mixed up exp(logvar) and exp(0.5·logvar)"),
-    (exercises._kl_exp_logvar_as_std_log_kept, "mixed up exp(logvar) and exp(0.5·logvar)"),
-    (exercises._kl_mean_over_latents, "averaged over the latent dimensions"),
-    (exercises._kl_not_reduced, "one value per latent"),
-    (exercises._kl_batch_reduced, "reduced over the batch too"),
+    (exercises.lesson03._kl_no_half, "forgot the ½"),
+    (exercises.lesson03._kl_negated, "Sign error: your KL is the negative"),
+    (exercises.lesson03._kl_plus_log_variance, "Sign error on the log σ² term"),
+    (exercises.lesson03._kl_plus_one, "Sign error on the constant"),
+    (exercises.lesson03._kl_minus_mu_squared, "Sign error on μ²"),
+    (exercises.lesson03._kl_std_for_variance, "used σ where σ² belongs"),
+    (exercises.lesson03._kl_log_std_for_log_variance, "log σ = 0.5·logvar where log σ² belongs"),
+    (exercises.lesson03._kl_exp_logvar_as_std, "mixed up exp(logvar) and exp(0.5·logvar)"),
+    (exercises.lesson03._kl_exp_logvar_as_std_log_kept, "mixed up exp(logvar) and exp(0.5·logvar)"),
+    (exercises.lesson03._kl_mean_over_latents, "averaged over the latent dimensions"),
+    (exercises.lesson03._kl_not_reduced, "one value per latent"),
+    (exercises.lesson03._kl_batch_reduced, "reduced over the batch too"),
     (lambda mu, logvar: losses.gaussian_kl(mu, logvar).sum(), "reduced over the batch too"),
-    (exercises._kl_summed_over_batch, "instead of the latents"),
+    (exercises.lesson03._kl_summed_over_batch, "instead of the latents"),
 ], ids=lambda v: getattr(v, "__name__", "case"))
 def test_kl_each_known_mistake_is_named(wrong, phrase):
     status, message = kl_ex.verdict(wrong)
@@ -66,8 +66,8 @@ def test_kl_each_known_mistake_is_named(wrong, phrase):
 
 def test_kl_mistakes_are_far_apart_on_the_lesson_batch():
     """Each mistake differs from the reference and from every other mistake, so its message is never ambiguous."""
-    mu, logvar = exercises.kl_inputs()[0]
-    outputs = [losses.gaussian_kl(mu, logvar)] + [m(mu, logvar) for m in exercises.KL_MISTAKES.values()]
+    mu, logvar = exercises.lesson03.kl_inputs()[0]
+    outputs = [losses.gaussian_kl(mu, logvar)] + [m(mu, logvar) for m in exercises.lesson03.KL_MISTAKES.values()]
     for i in range(len(outputs)):
         for j in range(i + 1, len(outputs)):
             assert (outputs[i] - outputs[j]).abs().max() > 0.1, (i, j)

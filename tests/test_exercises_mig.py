@@ -22,11 +22,11 @@ def test_stub_is_not_attempted():
 
 
 @pytest.mark.parametrize("mistake, words", [
-    (ex._mig_not_normalised, "did not divide by the factor's entropy"),
-    (ex._mig_no_gap, "without subtracting the second largest"),
-    (ex._mig_minus_mean, "subtracted the mean of the other latents"),
-    (ex._mig_ascending, "sorted in ascending order"),
-    (ex._mig_averaged, "averaged over the factors already"),
+    (ex.lesson06._mig_not_normalised, "did not divide by the factor's entropy"),
+    (ex.lesson06._mig_no_gap, "without subtracting the second largest"),
+    (ex.lesson06._mig_minus_mean, "subtracted the mean of the other latents"),
+    (ex.lesson06._mig_ascending, "sorted in ascending order"),
+    (ex.lesson06._mig_averaged, "averaged over the factors already"),
 ])
 def test_each_mistake_is_named(mistake, words):
     status, message = ex.mig_per_factor.verdict(mistake)

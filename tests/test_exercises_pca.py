@@ -21,10 +21,10 @@ def test_stub_is_not_attempted(capsys):
 
 def test_each_known_mistake_is_named():
     cases = {
-        exercises._pca_no_centering: "did not subtract the mean",
-        exercises._pca_mean_not_added_back: "forgot to add the mean back",
-        exercises._pca_smallest_components: "smallest",
-        exercises._pca_codes_only: "returned the k-dimensional codes",
+        exercises.lesson01._pca_no_centering: "did not subtract the mean",
+        exercises.lesson01._pca_mean_not_added_back: "forgot to add the mean back",
+        exercises.lesson01._pca_smallest_components: "smallest",
+        exercises.lesson01._pca_codes_only: "returned the k-dimensional codes",
     }
     for wrong, phrase in cases.items():
         status, message = ex.verdict(wrong)

@@ -47,8 +47,8 @@ def test_slider_ranges_contain_prior_and_posterior(model, x):
 def test_widget_has_two_sliders_and_redraws_when_they_move(model, x, monkeypatch):
     calls = []
     original = widgets.plot_elbo_gap
-    monkeypatch.setattr(widgets, "plot_elbo_gap", lambda *a: calls.append(a[2:]) or original(*a))
-    monkeypatch.setattr(widgets, "display", lambda fig: None)
+    monkeypatch.setattr(widgets.lesson02, "plot_elbo_gap", lambda *a: calls.append(a[2:]) or original(*a))
+    monkeypatch.setattr(widgets.core, "display", lambda fig: None)
     box = widgets.make_elbo_gap_widget(model, x)
     mean, std = box.children[0].children
     assert (mean.value, std.value) == (0.0, 1.0) and mean.min < 0 < mean.max

@@ -75,7 +75,8 @@ def check_arrays(arrays: dict[str, np.ndarray], path: Path, shapes: dict | None 
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
         if x.dtype != np.uint8 or y.dtype != np.uint8:
             raise DataFileError(f"{path}: x_{part} and y_{part} must be uint8 bytes (grey values 0-255), got "
-                                f"{x.dtype} and {y.dtype}; were the images scaled already? " + RESTORE.format(name=path.name) + ".")
+                                f"{x.dtype} and {y.dtype}; were the images scaled already? "
+                                + RESTORE.format(name=path.name) + ".")
         if x.ndim != 3 or x.shape[1:] != (28, 28) or y.shape != (len(x),) or len(x) == 0:
             raise DataFileError(f"{path}: x_{part} has shape {x.shape} and y_{part} {y.shape}; expected "
                                 "(N, 28, 28) images with N labels. " + RESTORE.format(name=path.name) + ".")
