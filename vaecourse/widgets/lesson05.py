@@ -41,8 +41,13 @@ def plot_latent_explorer(model, z_values, codes: torch.Tensor | None = None, lab
     else:
         fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.2), width_ratios=[1.5, 1], layout="constrained")
         plots.scatter_codes(codes, labels, title="Encoded test digits (posterior means)", ax=left)
-        left.plot(*z[0, :2].tolist(), marker="X", markersize=16, color="black", markeredgecolor="white")
-        left.set(xlim=(-limit, limit), ylim=(-limit, limit))
+        left.plot(*z[0, :2].tolist(), marker="X", markersize=16, color="black", markeredgecolor="white",
+                  clip_on=False)                      # the cross stays whole at the sliders' ends
+        edge = 1.05 * limit
+        left.set(xlim=(-edge, edge), ylim=(-edge, edge))
+        outside = plots.codes_outside(codes, edge)
+        if outside:
+            left.set_xlabel(f"$z_1$  ({outside} of {len(codes)} codes lie outside this square)")
     right.imshow(image, cmap="gray", vmin=0, vmax=1)
     right.set_xticks([])
     right.set_yticks([])
