@@ -73,38 +73,52 @@ def cvae():
     return models.ConditionalVAE(hidden=16, latent_dim=3).eval()
 
 
+def test_style_code_adds_the_chosen_steps_and_checks_them():
+    axes = {"slant": torch.tensor([1.0, 0.0, 0.0]), "ink": torch.tensor([0.0, 2.0, 0.0])}
+    assert widgets.style_code({"slant": 0.5, "ink": -1.0}, axes).tolist() == [[0.5, -2.0, 0.0]]
+    with pytest.raises(ValueError, match="must lie in"):
+        widgets.style_code({"slant": 2.5, "ink": 0.0}, axes)
+    with pytest.raises(ValueError, match="must lie in"):
+        widgets.style_code({"slant": float("nan"), "ink": 0.0}, axes)
+    with pytest.raises(ValueError, match="one value per style axis"):
+        widgets.style_code({"slant": 0.0}, axes)
+
+
 def test_cvae_style_draws_the_digit_and_all_ten_in_one_style(cvae):
-    axis = torch.tensor([1.0, 0.0, 0.0])
-    fig = widgets.plot_cvae_style(3, 1.5, cvae, axis)
+    axes = {"slant": torch.tensor([1.0, 0.0, 0.0])}
+    fig = widgets.plot_cvae_style(3, {"slant": 1.5}, cvae, axes)
     left, right = fig.axes
     with torch.no_grad():
         expected = torch.sigmoid(cvae.decode(torch.tensor([[1.5, 0.0, 0.0]]), torch.tensor([3])))
     assert torch.allclose(torch.as_tensor(left.images[0].get_array()), expected.reshape(28, 28), atol=1e-6)
-    assert "digit 3, style +1.5" in left.get_title() and "classifier" not in left.get_title()
+    assert "digit 3: slant +1.5" in left.get_title() and "classifier" not in left.get_title()
     assert right.images[0].get_array().shape == (28, 10 * 29 - 1) and right.get_title()
     plt.close(fig)
     judge = classifier.DigitClassifier().eval()
-    fig = widgets.plot_cvae_style(0, -3.0, cvae, axis, judge)
+    fig = widgets.plot_cvae_style(0, {"slant": -2.0}, cvae, axes, judge)
     assert "classifier: " in fig.axes[0].get_title() and "(p = " in fig.axes[0].get_title()
     plt.close(fig)
 
 
-@pytest.mark.parametrize("digit, style, words", [(10, 0.0, "digit 10 is not one of"), (3, 3.5, "style must lie in"),
-                                                 (3, float("nan"), "style must lie in")])
-def test_cvae_style_rejects_bad_values(cvae, digit, style, words):
+@pytest.mark.parametrize("digit, slant, words", [(10, 0.0, "digit 10 is not one of"), (3, 2.5, "must lie in"),
+                                                 (3, float("nan"), "must lie in")])
+def test_cvae_style_rejects_bad_values_before_drawing(cvae, digit, slant, words):
+    figures = plt.get_fignums()
     with pytest.raises(ValueError, match=words):
-        widgets.plot_cvae_style(digit, style, cvae, torch.ones(3))
+        widgets.plot_cvae_style(digit, {"slant": slant}, cvae, {"slant": torch.ones(3)})
+    assert plt.get_fignums() == figures
 
 
-def test_cvae_widget_redraws_when_the_digit_or_the_style_changes(cvae, monkeypatch):
+def test_cvae_widget_has_a_slider_per_style_axis_and_redraws(cvae, monkeypatch):
     calls = []
     original = widgets.plot_cvae_style
     monkeypatch.setattr(widgets.lesson10, "plot_cvae_style", lambda *a: calls.append(a[:2]) or original(*a))
     monkeypatch.setattr(widgets.core, "display", lambda fig: None)
-    box = widgets.make_cvae_widget(cvae, torch.ones(3))
-    digit, style = box.children[0].children
-    assert digit.options == tuple(range(10)) and (style.min, style.max) == (-3.0, 3.0)
+    box = widgets.make_cvae_widget(cvae, {"slant": torch.ones(3), "ink": -torch.ones(3)})
+    digit, slant, ink = box.children[0].children
+    assert digit.options == tuple(range(10)) and (slant.min, slant.max) == (-2.0, 2.0)
+    assert (slant.description, ink.description) == ("slant", "ink")
     digit.value = 2
-    style.value = -1.0
-    assert calls[-1] == (2, -1.0)
+    ink.value = -1.0
+    assert calls[-1] == (2, {"slant": 0.0, "ink": -1.0})
     plt.close("all")

@@ -33,6 +33,7 @@ from vaecourse.widgets.lesson10 import (
     plot_anomaly_threshold,
     plot_cvae_style,
     score_range,
+    style_code,
 )
 
 __all__ = [
@@ -42,5 +43,5 @@ __all__ = [
     'plot_gradient_spread', 'make_gradient_widget', 'check_latent_values', 'plot_latent_explorer',
     'make_latent_explorer_widget', 'plot_tradeoff', 'make_tradeoff_widget', 'show_beta_model',
     'make_beta_widget', 'score_range', 'plot_anomaly_threshold', 'make_anomaly_widget', 'plot_cvae_style',
-    'make_cvae_widget',
+    'make_cvae_widget', 'style_code',
 ]

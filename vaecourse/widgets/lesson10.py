@@ -12,7 +12,7 @@ import torch
 from vaecourse.widgets.core import live_figure
 
 AnomalyScores = dict[str, dict[str, torch.Tensor]]   # score name -> {"normal": (N,), an anomaly set: (M,), ...}
-STYLE_LIMIT = 3.0                                   # the style slider runs over ±3 standard deviations
+STYLE_LIMIT = 2.0                                   # style sliders run over ±2 steps along their direction
 
 
 def _check_choice(value, choices, what: str) -> None:
@@ -88,41 +88,53 @@ def make_anomaly_widget(scores: AnomalyScores, anomalies: str | None = None) -> 
     return widgets.VBox([widgets.HBox([score, chosen]), threshold, figure])
 
 
+def style_code(styles: dict[str, float], style_axes: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The code Σ styles[name] · style_axes[name] (one value per axis, each in ±STYLE_LIMIT), shape (1, D)."""
+    if set(styles) != set(style_axes):
+        raise ValueError(f"give one value per style axis ({', '.join(style_axes)}); got {', '.join(styles) or 'none'}.")
+    for name, value in styles.items():
+        if not (math.isfinite(value) and abs(value) <= STYLE_LIMIT):
+            raise ValueError(f"{name} must lie in [−{STYLE_LIMIT:g}, {STYLE_LIMIT:g}] (steps along its direction), "
+                             f"got {value}.")
+    return sum(value * style_axes[name].reshape(1, -1) for name, value in styles.items())
+
+
 @torch.no_grad()
-def plot_cvae_style(digit: int, style: float, model, style_axis: torch.Tensor, classifier=None) -> plt.Figure:
-    """The conditional VAE's ``digit`` drawn with the style code ``style`` · ``style_axis`` (the other style
-    directions at 0), large, with the classifier's verdict when given; beside it all ten digits in that
-    same style."""
+def plot_cvae_style(digit: int, styles: dict[str, float], model, style_axes: dict[str, torch.Tensor],
+                    classifier=None) -> plt.Figure:
+    """The conditional VAE's ``digit`` drawn from the style code Σ styles[name] · style_axes[name] (the
+    other style directions at 0), large, with the classifier's verdict when given; beside it all ten
+    digits in that same style."""
     from vaecourse import classifier as judge
     from vaecourse import cvae_mnist, plots
 
     _check_choice(digit, cvae_mnist.DIGITS, "digit")
-    if not (math.isfinite(style) and abs(style) <= STYLE_LIMIT):
-        raise ValueError(f"style must lie in [−{STYLE_LIMIT:g}, {STYLE_LIMIT:g}] (standard deviations along the "
-                         f"style axis), got {style}.")
     device = next(model.parameters()).device
-    code = (style * style_axis).to(device).reshape(1, -1)
+    code = style_code(styles, style_axes).to(device)
     labels = torch.arange(10, device=device)
     images = torch.sigmoid(model.decode(code.expand(10, -1), labels))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.4), width_ratios=[1, 3.2], layout="constrained")
     left.imshow(images[digit].reshape(28, 28).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
     left.set_xticks([])
     left.set_yticks([])
+    shown = ", ".join(f"{name} {value:+.1f}" for name, value in styles.items())
     verdict = ""
     if classifier is not None:
         p = judge.predict_proba(classifier, images[digit:digit + 1])[0]
         verdict = f"\nclassifier: {int(p.argmax())} (p = {float(p.max()):.2f})"
-    left.set_title(f"digit {digit}, style {style:+.1f}{verdict}", fontsize=10)
-    plots.image_grid(images, ncols=10, ax=right, title=f"every digit with the same style code ({style:+.1f} along "
-                                                         "the style axis)", labels=list(range(10)))
+    left.set_title(f"digit {digit}: {shown}{verdict}", fontsize=10)
+    plots.image_grid(images, ncols=10, ax=right, title=f"every digit in the same style ({shown})",
+                     labels=list(range(10)))
     return fig
 
 
-def make_cvae_widget(model, style_axis: torch.Tensor, classifier=None) -> widgets.Widget:
-    """A digit picker and a style slider above :func:`plot_cvae_style`."""
+def make_cvae_widget(model, style_axes: dict[str, torch.Tensor], classifier=None) -> widgets.Widget:
+    """A digit picker and one slider per style axis above :func:`plot_cvae_style`."""
     digit = widgets.Dropdown(options=list(range(10)), value=7, description="digit")
-    style = widgets.FloatSlider(value=0.0, min=-STYLE_LIMIT, max=STYLE_LIMIT, step=0.1, description="style",
-                                continuous_update=True)
-    figure = live_figure(lambda digit, style: plot_cvae_style(digit, style, model, style_axis, classifier),
-                         {"digit": digit, "style": style})
-    return widgets.VBox([widgets.HBox([digit, style]), figure])
+    sliders = {name: widgets.FloatSlider(value=0.0, min=-STYLE_LIMIT, max=STYLE_LIMIT, step=0.1, description=name,
+                                         continuous_update=True) for name in style_axes}
+
+    def draw(digit: int, **styles: float) -> plt.Figure:
+        return plot_cvae_style(digit, styles, model, style_axes, classifier)
+
+    return widgets.VBox([widgets.HBox([digit, *sliders.values()]), live_figure(draw, {"digit": digit, **sliders})])
