@@ -49,6 +49,10 @@ def test_generate_draws_the_asked_digits_reproducibly(cvae):
     z = torch.randn(3, 4, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         assert torch.allclose(images, torch.sigmoid(cvae.decode(z, labels)))
+        cooler = cvae_mnist.generate(cvae, labels, seed=3, temperature=0.5)
+        assert torch.allclose(cooler, torch.sigmoid(cvae.decode(0.5 * z, labels)))
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        cvae_mnist.generate(cvae, labels, temperature=0.0)
 
 
 def test_style_transfer_decodes_each_code_as_every_target(cvae):
