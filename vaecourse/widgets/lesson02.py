@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import closes_figures_on_error, live_figure
 
 
 def elbo_gap_numbers(model, x, q_mean: float, q_std: float) -> dict[str, float]:
@@ -32,6 +32,7 @@ def elbo_slider_ranges(model, x) -> tuple[tuple[float, float], tuple[float, floa
     return (low, high), (0.05, 2.0)
 
 
+@closes_figures_on_error
 def plot_elbo_gap(model, x, q_mean: float, q_std: float) -> tuple[plt.Figure, dict[str, float]]:
     """Left: the true posterior p(z|x), q and the prior. Right: bars for log p(x), ELBO(q) and KL(q ‖ p(z|x)).
 

@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import closes_figures_on_error, live_figure
 
 KL_MU_RANGE = (-3.0, 3.0)
 KL_SIGMA_RANGE = (0.1, 3.0)
@@ -25,6 +25,7 @@ def kl_numbers(mu: float, sigma: float) -> dict[str, float]:
     return {"KL": mean_penalty + variance_penalty, "mean penalty": mean_penalty, "variance penalty": variance_penalty}
 
 
+@closes_figures_on_error
 def plot_kl(mu: float, sigma: float) -> tuple[plt.Figure, dict[str, float]]:
     """Left: q = N(μ, σ²) and the prior p = N(0, 1). Right: KL(q ‖ p) as a stack of its two parts, beside them.
 

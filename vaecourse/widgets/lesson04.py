@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import closes_figures_on_error, live_figure
 
 GRADIENT_MU_RANGE = (-2.0, 2.0)
 GRADIENT_SIGMA_RANGE = (0.2, 2.0)
@@ -36,6 +36,7 @@ def gradient_spread(mu: float, sigma: float, n_samples: int, n_estimates: int = 
     return spreads
 
 
+@closes_figures_on_error
 def plot_gradient_spread(mu: float, sigma: float, n_samples: int = 1,
                          n_estimates: int = 300) -> tuple[plt.Figure, dict[str, torch.Tensor]]:
     """Left: samples z ~ N(μ, σ²) and f(z) = z². Right: each estimator's gradient estimates in the
