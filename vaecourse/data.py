@@ -13,6 +13,7 @@ In smoke mode (see :mod:`vaecourse.runtime`) the split is cut to a small fixed s
 from __future__ import annotations
 
 import hashlib
+import math
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -89,14 +90,21 @@ def check_arrays(arrays: dict[str, np.ndarray], path: Path, shapes: dict | None 
                                 + RESTORE.format(name=path.name) + ".")
 
 
+def is_lfs_pointer(path: Path) -> bool:
+    """Whether ``path`` is a Git LFS pointer (a small text file standing in for data not yet pulled)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(64).startswith(b"version https://git-lfs")
+    except OSError:
+        return False  # unreadable: the caller's own read will say why
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file, or a :class:`DataFileError` naming the file and the fix."""
     fix = RESTORE.format(name=path.name)
     if not path.exists():
         raise DataFileError(f"The course's MNIST file {path} is missing: {fix}.")
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if head.startswith(b"version https://git-lfs"):
+    if is_lfs_pointer(path):
         raise DataFileError(f"{path} is a Git LFS pointer, not the data: run `git lfs pull`, or {fix}.")
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -137,6 +145,18 @@ def load_mnist(device: torch.device | str = "cpu", path: str | Path | None = Non
                   "x_test": arrays["x_test"][:SMOKE_TEST], "y_test": arrays["y_test"][:SMOKE_TEST]}
         source += ", cut for smoke mode"
     return _to_digits(arrays, source, device)
+
+
+def check_grey_values(x: torch.Tensor, why: str) -> None:
+    """Raise a ValueError (saying ``why`` they must be) unless ``x`` holds grey values in [0, 1].
+
+    NaN and infinite values are left to ``train.fit``, which names them.
+    """
+    if len(x) and x.is_floating_point():
+        low, high = (float(v) for v in torch.aminmax(x))
+        if math.isfinite(low) and math.isfinite(high) and not 0 <= low <= high <= 1:
+            raise ValueError(f"The images must be grey values in [0, 1] ({why}), but they range from {low:g} to "
+                             f"{high:g}: divide pixel bytes by 255 and do not normalise by a mean and std.")
 
 
 def binarize(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
