@@ -46,12 +46,16 @@ def test_a_value_the_drawing_rejects_is_one_line_and_closes_its_figure(capsys):
     def draw(mu):
         fig = plt.figure()
         if mu < 0:
-            raise ValueError(f"μ must be ≥ 0; got {mu}")
+            raise core.ControlValueError(f"μ must be ≥ 0; got {mu}")
+        if mu > 2:
+            raise ValueError("a bug, not a rejected value")
         return fig
 
     core.live_figure(draw, {"mu": slider})
     slider.value = -1.0
     assert last_line(capsys) == "⚠ μ must be ≥ 0; got -1.0"
+    with pytest.raises(ValueError, match="a bug"):   # a bug keeps its traceback (the browser test sees it)
+        slider.value = 2.5
 
 
 def test_other_errors_still_raise_but_close_their_figures():

@@ -2,9 +2,9 @@
 
 Each widget is built by a ``make_..._widget`` function that returns the widget (the notebook calls
 ``display(...)`` on it). The drawing is a plain function of the control values, so it can be tested
-without a browser; out-of-range values raise a clear ``ValueError``, which the live figure shows as one
-line instead of a traceback. A drawing that fails closes the figures it opened. Works with ipywidgets
-7.7 and 8.
+without a browser; out-of-range values raise a clear :class:`ControlValueError` (a ``ValueError``), which
+the live figure shows as one line instead of a traceback. A drawing that fails closes the figures it
+opened. Works with ipywidgets 7.7 and 8.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 F = TypeVar("F", bound=Callable)
+
+
+class ControlValueError(ValueError):
+    """A control value a widget cannot draw (out of range, not a number): one line in the widget, no traceback.
+
+    Other errors are bugs and still show their traceback.
+    """
 
 
 @contextmanager
@@ -57,8 +64,8 @@ def live_figure(draw: Callable[..., plt.Figure], controls: dict[str, widgets.Val
     """An output that shows ``draw(**values of controls)`` and draws it again whenever a control moves.
 
     Each figure is displayed once and closed, so the inline backend never shows it twice or keeps it.
-    A NaN value, or a value the drawing rejects with a ValueError, shows that one-line message in place
-    of the figure (no traceback), and a failed drawing leaves no figure open.
+    A NaN value, or a value the drawing rejects with a :class:`ControlValueError`, shows that one-line
+    message in place of the figure (no traceback), and a failed drawing leaves no figure open.
     """
     def update(**values) -> None:
         problem = not_a_number(values, controls)
@@ -66,7 +73,7 @@ def live_figure(draw: Callable[..., plt.Figure], controls: dict[str, widgets.Val
             try:
                 with closing_figures_on_error():
                     fig = draw(**values)
-            except ValueError as error:
+            except ControlValueError as error:
                 problem = str(error)
         if problem is not None:
             print(f"⚠ {problem}")
@@ -86,5 +93,5 @@ def model_for(beta: float, models: dict):
     """``models[beta]``, or a ValueError that lists the β values there are."""
     if beta not in models:
         choices = ", ".join(f"{b:g}" for b in sorted(models))
-        raise ValueError(f"β = {beta!r} is not in the sweep; choose one of {choices}.")
+        raise ControlValueError(f"β = {beta!r} is not in the sweep; choose one of {choices}.")
     return models[beta]

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import beta_dropdown, closes_figures_on_error, live_figure, model_for
+from vaecourse.widgets.core import ControlValueError, beta_dropdown, closes_figures_on_error, live_figure, model_for
 
 
 def check_latent_values(z_values, latent_dim: int, limit: float) -> torch.Tensor:
@@ -18,8 +18,8 @@ def check_latent_values(z_values, latent_dim: int, limit: float) -> torch.Tensor
         raise ValueError(f"give between 1 and {latent_dim} latent values (the model has {latent_dim}); "
                          f"got {len(z_values)}")
     if not all(math.isfinite(v) and abs(v) <= limit for v in z_values):
-        raise ValueError(f"latent values must lie in [−{limit:g}, {limit:g}] (where the prior puts its mass); "
-                         f"got {z_values}")
+        raise ControlValueError(f"latent values must lie in [−{limit:g}, {limit:g}] (where the prior puts its "
+                                f"mass); got {z_values}")
     z = torch.zeros(1, latent_dim)
     z[0, :len(z_values)] = torch.tensor(z_values)
     return z
