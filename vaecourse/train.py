@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import numbers
 import operator
 import os
@@ -97,11 +98,11 @@ def data_problem(x: torch.Tensor) -> str | None:
     if not x.is_floating_point():
         return (f"the training data has dtype {x.dtype}; convert it to floats first "
                 "(pixel bytes: x.float() / 255 gives grey values in [0, 1])")
-    bad = int((~torch.isfinite(x)).sum())
-    if bad:
+    low, high = (float(v) for v in torch.aminmax(x))  # one pass: NaN and inf show up here too
+    if not (math.isfinite(low) and math.isfinite(high)):
+        bad = int((~torch.isfinite(x)).sum())
         return (f"the training data has {bad:,} NaN or infinite values; remove or repair them before training "
                 "(the learning rate cannot fix the data)")
-    low, high = (float(v) for v in torch.aminmax(x))
     if low >= 0 and 1 < high <= 255 and bool((x == x.round()).all()):
         return (f"the training data looks like raw pixel values (whole numbers from {low:g} to {high:g}); "
                 "the course's losses expect grey values in [0, 1]: divide by 255")
