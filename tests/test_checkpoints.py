@@ -258,6 +258,14 @@ def test_flipped_bytes_in_the_weights_are_caught(tmp_path):
     assert "retrain=True" in one_line(error)
 
 
+def test_a_damaged_shipped_checkpoint_says_how_to_restore_it(shipped):
+    raw = bytearray(shipped.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    shipped.write_bytes(bytes(raw))
+    with pytest.raises(train.CheckpointError, match="git checkout -- .*model.pt.*fresh copy of the course"):
+        train.train_or_load(small_model(), shipped, lambda: pytest.fail("must not train over a damaged file"))
+
+
 def test_non_finite_weights_are_refused(tmp_path):
     model = small_model()
     with torch.no_grad():

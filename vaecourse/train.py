@@ -368,8 +368,7 @@ def is_shipped(path: str | Path) -> bool:
 def _restore_hint(path: Path) -> str:
     """How to get a good copy of ``path`` back: the repository for a shipped file, retraining for one's own."""
     if is_shipped(path):
-        relative = Path(path).resolve().relative_to(REPO_DATA_DIR.parent)
-        return (f"restore it with `git checkout -- {relative.as_posix()}` (or take a fresh copy of the course), "
+        return (f"restore it with `git checkout -- {_shown(path)}` (or take a fresh copy of the course), "
                 "or train your own with retrain=True")
     return "delete it and train again with retrain=True"
 
