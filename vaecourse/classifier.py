@@ -43,15 +43,14 @@ class DigitClassifier(nn.Module):
 
 def train_classifier(model: DigitClassifier, x_train: torch.Tensor, y_train: torch.Tensor, epochs: int = 3,
                      seed: int = 0, verbose: bool = True) -> train.History:
-    """Train with cross-entropy through ``train.fit``: fit shuffles image *indices*, the loss looks the
-    images and labels up (so no separate data pipeline is needed)."""
-    def cross_entropy(model: nn.Module, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = model(x_train[index])
-        loss = nn.functional.cross_entropy(logits, y_train[index])
-        return {"loss": loss, "error": (logits.argmax(1) != y_train[index]).float().mean()}
+    """Train with cross-entropy through ``train.fit``, which serves images and labels together."""
+    def cross_entropy(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        images, labels = batch
+        logits = model(images)
+        return {"loss": nn.functional.cross_entropy(logits, labels),
+                "error": (logits.argmax(1) != labels).float().mean()}
 
-    indices = torch.arange(len(x_train), device=x_train.device)
-    return train.fit(model, indices, cross_entropy, epochs=epochs, batch_size=128, lr=1e-3, seed=seed,
+    return train.fit(model, (x_train, y_train), cross_entropy, epochs=epochs, batch_size=128, lr=1e-3, seed=seed,
                      verbose=verbose)
 
 
