@@ -31,6 +31,18 @@ def test_judge_tells_digits_from_blobs(digits):
     blobs = classifier.judge(model, torch.full((100, 784), 0.3))
     assert blobs.classes_seen == 1 and blobs.class_entropy == 0.0
     assert "entropy" in real.summary() and f"{math.log(10):.2f}" in real.summary()
+    assert real.class_distance(real) == 0.0 and 0.85 < ones.class_distance(real) < 0.9   # 1s are 11% of real digits
+
+
+
+def test_class_distance_is_total_variation_between_class_mixes():
+    def judgement(counts):
+        return classifier.Judgement(counts, 0.0, 0, 0.0, 0.0)
+
+    only_zeros, only_ones = judgement([10] + [0] * 9), judgement([0, 30] + [0] * 8)
+    assert only_zeros.class_distance(only_ones) == 1.0
+    assert judgement([1] * 10).class_distance(judgement([7] * 10)) == 0.0          # same proportions
+    assert judgement([2, 2] + [0] * 8).class_distance(judgement([1, 3] + [0] * 8)) == pytest.approx(0.25)
 
 
 def test_judge_needs_images():

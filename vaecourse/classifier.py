@@ -85,6 +85,12 @@ class Judgement:
     mean_confidence: float       # average of the classifier's top probability per image
     confident_fraction: float    # fraction of images whose top probability is at least CONFIDENT
 
+    def class_distance(self, other: Judgement) -> float:
+        """Total variation distance between the two class mixes, ½ Σ_c |p_c − q_c|: 0 when the classes come out
+        in the same proportions, 1 when the two sets share no class at all."""
+        mine, theirs = torch.tensor(self.counts, dtype=torch.float64), torch.tensor(other.counts, dtype=torch.float64)
+        return float(0.5 * (mine / mine.sum() - theirs / theirs.sum()).abs().sum())
+
     def summary(self) -> str:
         return (f"classes {self.counts} (entropy {self.class_entropy:.2f} of at most {math.log(10):.2f} nats, "
                 f"{self.classes_seen}/10 digits seen); mean confidence {self.mean_confidence:.2f}, "
