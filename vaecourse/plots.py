@@ -25,22 +25,33 @@ def as_images(x: torch.Tensor, side: int | None = None) -> torch.Tensor:
 
 def image_grid(x: torch.Tensor, ncols: int = 10, title: str = "", ax: plt.Axes | None = None,
                labels: Sequence | None = None) -> plt.Axes:
-    """Show images as one tiled grid (white digits on black); optional per-image labels as a subtitle."""
+    """Show images as one tiled grid (white digits on black), with ``title`` above it.
+
+    ``labels`` (one per image) are written under their own images, in a white strip left below each row,
+    so that a label is read beside the picture it describes rather than in a list above the grid.
+    """
     images = as_images(x)
     n, h, w = images.shape
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"image_grid got {n} images but {len(labels)} labels: pass one label per image")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    canvas = torch.zeros(nrows * (h + 1) - 1, ncols * (w + 1) - 1)
+    strip = 0 if labels is None else max(round(0.4 * h), 6)  # pixel rows under each image row for its labels
+    pitch = h + strip + 1                                     # one black pixel between rows
+    canvas = torch.zeros(nrows * pitch - 1, ncols * (w + 1) - 1)
+    for r in range(nrows):
+        canvas[r * pitch + h:r * pitch + h + strip] = float("nan")  # NaN shows as the white background
     for i, img in enumerate(images):
         r, c = divmod(i, ncols)
-        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = img
+        canvas[r * pitch:r * pitch + h, c * (w + 1):c * (w + 1) + w] = img
     if ax is None:
-        _, ax = plt.subplots(figsize=(ncols * 0.9, nrows * 0.9 + 0.4))
+        _, ax = plt.subplots(figsize=(ncols * 0.9, nrows * 0.9 * pitch / (h + 1) + 0.4))
     ax.imshow(canvas.numpy(), cmap="gray", vmin=0, vmax=1)
+    for i, label in enumerate(labels if labels is not None else []):
+        r, c = divmod(i, ncols)
+        ax.text(c * (w + 1) + w / 2, r * pitch + h + strip / 2, str(label), ha="center", va="center", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-    if labels is not None:
-        title = f"{title}\n" + " ".join(str(v) for v in labels) if title else " ".join(str(v) for v in labels)
     ax.set_title(title)
     return ax
 
@@ -103,13 +114,13 @@ def show_factor_examples(resolution: int = 64, count: int = 8) -> plt.Figure:
     from vaecourse import dsprites
 
     names = dsprites.FACTOR_NAMES
-    fig, axes = plt.subplots(len(names), 1, figsize=(count * 1.3, len(names) * 1.2), layout="constrained")
+    fig, axes = plt.subplots(len(names), 1, figsize=(count * 1.3, len(names) * 1.5), layout="constrained")
     for ax, name in zip(axes, names):
         k = names.index(name)
         sweep = dsprites.factor_sweep(name, base=(2, 5, 0, 16, 16), resolution=resolution,  # a heart shows angles
                                       count=min(count, dsprites.FACTOR_SIZES[k]))
         labels = [dsprites.SHAPES[int(v)] if name == "shape" else f"{v:.2f}" for v in sweep.values[:, k].tolist()]
-        image_grid(sweep.images, ncols=len(sweep), ax=ax, title=f"{name}: " + ", ".join(labels))
+        image_grid(sweep.images, ncols=len(sweep), ax=ax, title=name, labels=labels)
     fig.suptitle(f"The five factors of variation ({resolution}×{resolution} pixels)")
     return fig
 
