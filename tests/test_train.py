@@ -184,8 +184,8 @@ def test_fit_serves_images_and_labels_together():
         return {"loss": model(images).pow(2).mean()}
 
     history = train.fit(torch.nn.Linear(3, 1), (x, y), loss_fn, epochs=2, batch_size=16, verbose=False)
-    assert len(history["loss"]) == 2 and len(seen) == 8 and sorted(torch.cat([l for _, l in seen[:4]]).tolist()) == \
-        list(range(50))
+    first_epoch = torch.cat([labels for _, labels in seen[:4]])
+    assert len(history["loss"]) == 2 and len(seen) == 8 and sorted(first_epoch.tolist()) == list(range(50))
     with pytest.raises(ValueError, match="same length"):
         train.fit(torch.nn.Linear(3, 1), (x, y[:40]), loss_fn, epochs=1, verbose=False)
     with pytest.raises(ValueError, match="raw pixel values"):
