@@ -58,6 +58,11 @@ def shifts_q_mean_in_place(model, x, q_mean, q_std, n_samples):
     return exercises.lesson02.mc_elbo_reference(model, x, q_mean - 1e-3, q_std, n_samples)
 
 
+def changes_the_model(model, x, q_mean, q_std, n_samples):
+    model.bias -= 0.0 * model.bias + 1.0
+    return exercises.lesson02.mc_elbo_reference(model, x + 1.0, q_mean, q_std, n_samples)
+
+
 @pytest.mark.parametrize("wrong,phrase", [
     (exercises.lesson02._mc_elbo_no_log_prior, "missing the log p(z) term"),
     (exercises.lesson02._mc_elbo_no_entropy, "left out the −log q(z) term"),
@@ -73,6 +78,7 @@ def shifts_q_mean_in_place(model, x, q_mean, q_std, n_samples):
     (numpy_seeded_inside, "same estimate on every call"),
     (torch_seeded_inside, "re-seeds PyTorch's global random generator"),
     (shifts_q_mean_in_place, "changed its input `q_mean` in place"),
+    (changes_the_model, "changed its input `model.bias` in place"),
 ], ids=lambda v: getattr(v, "__name__", "msg"))
 def test_each_known_mistake_is_named(wrong, phrase):
     status, message = ex.verdict(wrong)

@@ -199,6 +199,11 @@ def numpy_seeded_inside(mu, logvar):
     return mu + std(logvar) * torch.from_numpy(np.random.standard_normal(tuple(mu.shape))).float()
 
 
+def antithetic_pairs(mu, logvar):
+    half = torch.randn((mu.shape[0] + 1) // 2, mu.shape[1])
+    return mu + std(logvar) * torch.cat([half, -half])[: mu.shape[0]]
+
+
 def adds_noise_in_place(mu, logvar):
     return mu.add_(std(logvar) * torch.randn_like(mu))
 
@@ -233,6 +238,8 @@ def adds_noise_in_place(mu, logvar):
     (with_a_seed_inside, "re-seeds PyTorch's global random generator"),
     (adds_noise_in_place, "changed its input `mu` in place"),
     (lambda mu, logvar: mu + std(logvar.data) * torch.randn_like(mu), "No gradient reaches logvar"),
+    (antithetic_pairs, "repeat within the batch"),
+    (lambda mu, logvar: mu + std(logvar) * torch.randn(mu.shape, dtype=torch.float64), "torch.float64 but mu"),
 ], ids=lambda v: v if isinstance(v, str) else "case")
 def test_sampler_each_known_mistake_is_named(wrong, phrase):
     status, message = sampler_ex.verdict(wrong)

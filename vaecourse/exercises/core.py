@@ -20,9 +20,10 @@ through :func:`call` or :func:`learner_call` (directly or via
 * **Private copies.** The learner's function runs on copies of every tensor
   and NumPy array among its arguments (also inside lists, tuples and dicts);
   tensors are copied with ``clone()``, so gradients still reach the checker's
-  own tensors. If the function changed an input in place, the check names
-  it: "Your function changed its input `x` in place". The reference and the
-  known mistakes are computed on untouched inputs. Other objects (a model, an
+  own tensors; dataclass instances (lesson 02's toy model) are deep-copied.
+  If the function changed an input in place, the check names it: "Your
+  function changed its input `x` in place". The reference and the known
+  mistakes are computed on untouched inputs. Other objects (an nn.Module, an
   optimiser) are passed as they are, since some exercises are meant to
   change them.
 * **A safe ``use()``.** The function ``use(fn)`` hands back always runs on
@@ -67,6 +68,8 @@ shrink like 1/√n ignores its sample count).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import inspect
 import math
@@ -80,7 +83,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -104,15 +106,18 @@ class TimeLimitExceeded(BaseException):
 # --- Private copies of the learner's inputs ---
 
 def private_copy(value):
-    """``value`` with every tensor cloned and every NumPy array copied, also inside lists, tuples and dicts.
+    """``value`` with every tensor cloned and every NumPy array copied, also inside lists, tuples and dicts;
+    dataclass instances (the course's plain models, such as lesson 02's toy model) are deep-copied.
 
     ``clone()`` keeps the autograd link, so a gradient of the learner's result still reaches the original
-    tensors. Other objects (models, generators, numbers) are returned as they are.
+    tensors. Other objects (nn.Modules, optimisers, generators, numbers) are returned as they are.
     """
     if isinstance(value, torch.Tensor):
         return value.clone()
     if isinstance(value, np.ndarray):
         return value.copy()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return copy.deepcopy(value)
     if isinstance(value, dict):
         return type(value)((key, private_copy(item)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
@@ -131,6 +136,9 @@ def _leaves(value, label: str) -> Iterator[tuple[str, object]]:
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _leaves(item, f"{label}[{i}]")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for item in dataclasses.fields(value):
+            yield from _leaves(getattr(value, item.name, None), f"{label}.{item.name}")
 
 
 def _same_array(a, b) -> bool:
@@ -157,8 +165,8 @@ def argument_names(fn: Callable, count: int) -> list[str]:
 
 def changed_input(fn: Callable, originals: Sequence, copies: Sequence) -> str | None:
     """The name of the first input that ``fn`` changed in place (``copies`` after the call vs ``originals``)."""
-    for name, original, copy in zip(argument_names(fn, len(originals)), originals, copies):
-        before, after = list(_leaves(original, name)), list(_leaves(copy, name))
+    for name, original, copied in zip(argument_names(fn, len(originals)), originals, copies):
+        before, after = list(_leaves(original, name)), list(_leaves(copied, name))
         if [label for label, _ in before] != [label for label, _ in after]:
             return name
         for (label, a), (_, b) in zip(before, after):
@@ -553,7 +561,7 @@ class CheckResult(int):
         pass
 
 
-@dataclass
+@dataclasses.dataclass
 class Exercise:
     """One exercise: ``check(fn)``, ``hint()``, ``solution()`` and ``use(fn)``.
 
@@ -569,7 +577,7 @@ class Exercise:
     hint_text: str
     solution_code: str = ""
     time_limit_s: float = CHECK_TIME_LIMIT_S
-    done: bool = field(default=False, init=False)
+    done: bool = dataclasses.field(default=False, init=False)
 
     def verdict(self, fn: Callable) -> tuple[str, str]:
         """(status, message) with status one of ``"correct"``, ``"incorrect"``, ``"not attempted"``."""
