@@ -3,7 +3,7 @@
 The answer is deterministic, so the checker compares values (compare_with_mistakes) after naming the
 shape mistakes (no reduction over the latents, or the batch reduced too). compare_with_mistakes also
 compares the gradients with respect to mu and logvar (a VAE trains through the KL) and names NaN or inf:
-one input has |logvar| up to 20, as an encoder can produce early in training, where forms such as
+one input has |logvar| up to 20 (latents very sure or very unsure of themselves), where forms such as
 log(prod(exp(logvar))) (the log-determinant of the covariance) overflow while the textbook forms stay finite.
 """
 

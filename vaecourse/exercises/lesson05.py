@@ -2,9 +2,9 @@
 
 Both answers are deterministic, so the checkers compare values with compare_with_mistakes, which also
 compares gradients (the loss is what the VAE trains through) and names NaN or inf. Each checker has one
-input at the scale a trained model produces, where fragile forms fail: decoder logits up to ±30, where
-sigmoid rounds to exactly 0 or 1 in float32 (a log of it is −inf, and 0·log 0 is NaN), and log-weights
-near −110 nats per image, where exp underflows to 0 in float32 (so log of a mean of exp is −inf).
+input where fragile forms fail: confident decoder logits up to ±30 (in float32, sigmoid is exactly 1
+from a logit of 17 on, so log(1 − sigmoid) is −inf and 0·log 0 is NaN), and log-weights near −110 nats
+per image, lesson 05's scale, where exp underflows to 0 in float32 (so log of a mean of exp is −inf).
 """
 
 from __future__ import annotations
@@ -133,10 +133,10 @@ VAE_LOSS_MISTAKES: dict[str, Callable] = {
     "F.binary_cross_entropy_with_logits applies the sigmoid itself, so give it the decoder's raw logits.":
         _loss_sigmoid_twice,
     "You took the cross-entropy of sigmoid(logits) with F.binary_cross_entropy: right for moderate logits, "
-    "but for confident ones (|logit| ≳ 17 in float32) sigmoid rounds to exactly 0 or 1 and the loss is clamped "
-    "at 100 nats per pixel. Use F.binary_cross_entropy_with_logits on the logits.": _loss_bce_on_probabilities,
-    "Your loss is right for moderate logits but NaN for confident ones (|logit| ≳ 17 in float32, as a trained "
-    "decoder produces): sigmoid rounds to exactly 0 or 1 there and 0·log 0 is NaN, the trap of computing "
+    "but from a logit of about 17 on sigmoid is exactly 1 in float32, and the loss is clamped at 100 nats per "
+    "pixel. Use F.binary_cross_entropy_with_logits on the logits.": _loss_bce_on_probabilities,
+    "Your loss is right for moderate logits but NaN for confident ones: from a logit of about 17 on, sigmoid "
+    "is exactly 1 in float32, log(1 − σ) is −inf and 0·log 0 is NaN, the trap of computing "
     "−[x log σ(ℓ) + (1 − x) log(1 − σ(ℓ))] from sigmoid(logits). Use F.binary_cross_entropy_with_logits "
     "(or F.logsigmoid), which never forms σ(ℓ).": _loss_bce_by_hand,
     "You swapped the arguments of the cross-entropy: F.binary_cross_entropy_with_logits(logits, x) takes the "
@@ -159,7 +159,7 @@ VAE_LOSS_MISTAKES: dict[str, Callable] = {
 def vae_loss_inputs() -> list[tuple]:
     """(logits, x, mu, logvar) with binary x, as lesson 05 binarizes MNIST: a small float64 batch whose
     gradients are compared (50 pixels, 4 latents); an MNIST-sized float32 batch (784 pixels, 20 latents);
-    and one with confident logits up to ±30, some right and some wrong, as a trained decoder produces."""
+    and one with confident logits up to ±30, some right and some wrong."""
     g = torch.Generator().manual_seed(5)
 
     def batch(n, pixels, latents, dtype, logit_scale):
@@ -171,7 +171,7 @@ def vae_loss_inputs() -> list[tuple]:
 
     small = tuple(t.requires_grad_(i != 1) for i, t in enumerate(batch(6, 50, 4, torch.float64, 2.0)))
     confident_logits, confident_x, mu, logvar = batch(8, 784, 20, torch.float32, 3.0)
-    confident_logits = 30 * torch.tanh(confident_logits)        # saturating, as a trained decoder's background
+    confident_logits = 30 * torch.tanh(confident_logits)        # saturating at ±30
     confident_logits[:, :40] = torch.where(confident_x[:, :40] > 0, 30.0, -30.0)  # sure and right
     confident_logits[:, 40:45] = torch.where(confident_x[:, 40:45] > 0, -30.0, 30.0)  # sure and wrong
     return [small, batch(32, 784, 20, torch.float32, 3.0), (confident_logits, confident_x, mu, logvar)]
