@@ -7,7 +7,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import beta_dropdown, live_figure, model_for
+from vaecourse.widgets.core import ControlValueError, beta_dropdown, closes_figures_on_error, live_figure, model_for
 
 TRAVERSAL_LIMITS = (0.5, 4.0)  # the traversal range ±limit the slider offers, in prior standard deviations
 
@@ -15,12 +15,13 @@ TRAVERSAL_LIMITS = (0.5, 4.0)  # the traversal range ±limit the slider offers, 
 def check_traversal(image: int, limit: float, n_sprites: int) -> None:
     """Raise a clear ValueError unless ``image`` indexes the sprites and ``limit`` is in the slider's range."""
     if not 0 <= image < n_sprites:
-        raise ValueError(f"image must be a sprite number from 0 to {n_sprites - 1}, got {image!r}.")
+        raise ControlValueError(f"image must be a sprite number from 0 to {n_sprites - 1}, got {image!r}.")
     low, high = TRAVERSAL_LIMITS
     if not low <= limit <= high:
-        raise ValueError(f"The traversal range must be between ±{low:g} and ±{high:g}, got ±{limit!r}.")
+        raise ControlValueError(f"The traversal range must be between ±{low:g} and ±{high:g}, got ±{limit!r}.")
 
 
+@closes_figures_on_error
 def show_beta_model(beta: float, models: dict, sprites, migs: dict[float, float], image: int = 0,
                     limit: float = 3.0) -> plt.Figure:
     """One figure for the sweep's model at ``beta``: traversals of sprite number ``image`` over ±``limit``
