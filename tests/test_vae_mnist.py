@@ -79,3 +79,16 @@ def test_shipped_checkpoints_load_and_reproduce_their_recorded_elbo():
 def test_missing_record_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_checkpoints.py"):
         vae_mnist.load_record(20, 1.0, folder=tmp_path)
+
+
+def test_train_vae_checks_its_arguments_before_training():
+    model = models.MLPVAE(hidden=16, latent_dim=2)
+    x = torch.rand(64, 784)
+    with pytest.raises(ValueError, match="epochs must be a whole number ≥ 1; got 0"):  # not "0 means default"
+        vae_mnist.train_vae(model, x, epochs=0, verbose=False)
+    with pytest.raises(ValueError, match="grey values in \\[0, 1\\].*from 0 to 255: divide pixel bytes by 255"):
+        vae_mnist.train_vae(model, (x * 255).round(), epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="from -1.5 to"):  # normalised by a mean and std
+        vae_mnist.train_vae(model, torch.cat([x, torch.full((1, 784), -1.5)]), epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        vae_mnist.train_vae(model, torch.cat([x, torch.full((1, 784), float("nan"))]), epochs=1, verbose=False)

@@ -43,15 +43,14 @@ class DigitClassifier(nn.Module):
 
 def train_classifier(model: DigitClassifier, x_train: torch.Tensor, y_train: torch.Tensor, epochs: int = 3,
                      seed: int = 0, verbose: bool = True) -> train.History:
-    """Train with cross-entropy through ``train.fit``: fit shuffles image *indices*, the loss looks the
-    images and labels up (so no separate data pipeline is needed)."""
-    def cross_entropy(model: nn.Module, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = model(x_train[index])
-        loss = nn.functional.cross_entropy(logits, y_train[index])
-        return {"loss": loss, "error": (logits.argmax(1) != y_train[index]).float().mean()}
+    """Train with cross-entropy through ``train.fit``, which serves images and labels together."""
+    def cross_entropy(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        images, labels = batch
+        logits = model(images)
+        return {"loss": nn.functional.cross_entropy(logits, labels),
+                "error": (logits.argmax(1) != labels).float().mean()}
 
-    indices = torch.arange(len(x_train), device=x_train.device)
-    return train.fit(model, indices, cross_entropy, epochs=epochs, batch_size=128, lr=1e-3, seed=seed,
+    return train.fit(model, (x_train, y_train), cross_entropy, epochs=epochs, batch_size=128, lr=1e-3, seed=seed,
                      verbose=verbose)
 
 
@@ -85,6 +84,12 @@ class Judgement:
     classes_seen: int            # how many of the ten digits were predicted at least once
     mean_confidence: float       # average of the classifier's top probability per image
     confident_fraction: float    # fraction of images whose top probability is at least CONFIDENT
+
+    def class_distance(self, other: Judgement) -> float:
+        """Total variation distance between the two class mixes, ½ Σ_c |p_c − q_c|: 0 when the classes come out
+        in the same proportions, 1 when the two sets share no class at all."""
+        mine, theirs = torch.tensor(self.counts, dtype=torch.float64), torch.tensor(other.counts, dtype=torch.float64)
+        return float(0.5 * (mine / mine.sum() - theirs / theirs.sum()).abs().sum())
 
     def summary(self) -> str:
         return (f"classes {self.counts} (entropy {self.class_entropy:.2f} of at most {math.log(10):.2f} nats, "

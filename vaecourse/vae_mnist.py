@@ -46,6 +46,7 @@ def train_vae(model: models.MLPVAE, x_train: torch.Tensor, beta: float = 1.0, ep
               seed: int = 0, verbose: bool = True) -> train.History:
     """Train with the (β-)ELBO on dynamically binarized batches of ``x_train`` (grey values in [0, 1]):
     ``fit`` with the lesson's recipe."""
+    data.check_grey_values(x_train, "train_vae binarizes every batch with them as probabilities")
     return train.fit(model, x_train, losses.beta_vae_loss(beta), epochs=epochs, batch_size=BATCH_SIZE, lr=LR,
                      batch_transform=data.binarize_dynamic, seed=seed, verbose=verbose)
 
@@ -63,10 +64,18 @@ def evaluate(model: torch.nn.Module, x_test_binary: torch.Tensor, n_samples: int
             "active_units": metrics.active_units(mu), "test_images": len(x_test_binary)}
 
 
+RECORD_KEYS = ("data", "epochs", "device", "elbo", "recon", "kl", "iwae", "iwae_k", "iwae_images",
+               "elbo_same_images")  # what lesson 05 prints from a record
+
+
 def load_record(latent_dim: int = 20, beta: float = 1.0, folder: Path = CHECKPOINTS) -> dict:
-    """The record written beside a shipped checkpoint by ``scripts/train_checkpoints.py``."""
+    """The record written beside a shipped checkpoint by ``scripts/train_checkpoints.py``.
+
+    A missing or damaged record, or one without :data:`RECORD_KEYS`, is a ``train.RecordError`` naming the
+    file and the fix; the lesson catches it and runs on without the recorded numbers.
+    """
     return train.load_record(checkpoint_path(latent_dim, beta, folder),
-                             "run scripts/train_checkpoints.py to make the lesson's checkpoints")
+                             "run scripts/train_checkpoints.py to make the lesson's checkpoints", RECORD_KEYS)
 
 
 def pytorch_examples_test_loss(digits: data.Digits, epochs: int = 10, seed: int = 0,
