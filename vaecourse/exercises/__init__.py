@@ -24,6 +24,6 @@ from vaecourse.exercises.lesson10 import code_length
 
 __all__ = [
     'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson05', 'lesson06', 'lesson10', 'Exercise', 'NotAttempted',
-    'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo', 'batched_kl', 'reparameterized_sampler', 'vae_loss',
-    'iwae_estimate', 'mig_per_factor', 'code_length',
+    'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo', 'batched_kl', 'reparameterized_sampler',
+    'vae_loss', 'iwae_estimate', 'mig_per_factor', 'code_length',
 ]
