@@ -1,5 +1,6 @@
 """Lesson 10's exercise, the code length in bits: the reference and other right answers pass, each known
-mistake is rejected with a message naming it, and so are the kinds of mistake no example shows."""
+mistake is rejected with a message naming it, and so are the kinds of mistake no example shows (caught by
+the shared core: in-place changes, results cut off from the gradient, re-seeding)."""
 
 import math
 
@@ -66,6 +67,11 @@ def detached(elbo):
     return (-elbo / math.log(2)).detach()
 
 
+def reseeds(elbo):
+    torch.manual_seed(0)
+    return -elbo / math.log(2)
+
+
 def returns_a_float(elbo):
     return float((-elbo / math.log(2)).mean())
 
@@ -75,10 +81,11 @@ def ignores_its_input(elbo):
 
 
 @pytest.mark.parametrize("mistake, words", [
-    (in_place, "changed the ELBO tensor it was given"),
-    (in_place_then_right, "changed the ELBO tensor it was given"),
-    (through_numpy, "cut off from the gradient"),
-    (detached, "cut off from the gradient"),
+    (in_place, "changed its input `elbo` in place"),
+    (in_place_then_right, "changed its input `elbo` in place"),
+    (through_numpy, "has no gradient"),
+    (detached, "has no gradient"),
+    (reseeds, "re-seeds"),
     (returns_a_float, "returned a float"),
     (ignores_its_input, "shape"),
 ])
