@@ -1,10 +1,11 @@
 """Lesson 10's anomaly test sets and baseline: corruptions do what they say, sprites look like binary sprites,
-the PCA error is the distance to the subspace, and the detector never sees the held-out digit."""
+the PCA error is the distance to the subspace, the detector never sees the held-out digit, and the shipped
+detector reproduces its record."""
 
 import pytest
 import torch
 
-from vaecourse import anomaly, models, vae_mnist
+from vaecourse import anomaly, data, metrics, models, train, vae_mnist
 
 
 def test_flip_pixels_flips_the_asked_share_reproducibly():
@@ -60,3 +61,27 @@ def test_the_detector_is_trained_without_the_held_out_digit(monkeypatch):
     with pytest.raises(ValueError, match="digit 0-9"):
         anomaly.train_without(models.MLPVAE(hidden=8), x, y, held_out=10)
     assert anomaly.checkpoint_path(4).name == "vae_mnist_z20_without4.pt"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """All of MNIST even in smoke mode: the shipped detector's record was measured on the full test set."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAECOURSE_SMOKE", "0")
+        return data.load_mnist()
+
+
+@pytest.mark.skipif(not anomaly.checkpoint_path().exists(), reason="the detector is not in data/checkpoints")
+def test_shipped_detector_reproduces_its_record(digits):
+    model = models.MLPVAE()
+    history, _ = train.load_checkpoint(anomaly.checkpoint_path(), model)
+    record = anomaly.load_record()
+    held_out = record["held_out_digit"]
+    assert held_out == anomaly.HELD_OUT and len(history["loss"]) == record["epochs"]
+    assert record["train_images"] == int((digits.y_train != held_out).sum())
+    recon, kl = metrics.elbo_terms_per_image(model, vae_mnist.fixed_binarization(digits.x_test), seed=record["seed"])
+    elbo, seen = -(recon + kl), digits.y_test != held_out
+    assert elbo[seen].mean().item() == pytest.approx(record["test_elbo_other_digits"], abs=0.01)
+    assert elbo[~seen].mean().item() == pytest.approx(record[f"test_elbo_{held_out}s"], abs=0.01)
+    auroc = metrics.auroc(-elbo[seen], -elbo[~seen])
+    assert auroc == pytest.approx(record[f"auroc_{held_out}s_by_minus_elbo"], abs=1e-4)

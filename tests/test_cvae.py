@@ -1,12 +1,13 @@
 """Lesson 10's conditional VAE: shapes, the label really conditions both networks, sampling a chosen digit,
-style transfer, the conditional ELBO and the training recipe."""
+style transfer, the conditional ELBO, the training recipe (fit over (images, labels) batches), and the shipped
+model reproduces its record."""
 
 import math
 
 import pytest
 import torch
 
-from vaecourse import cvae_mnist, losses, models
+from vaecourse import classifier, cvae_mnist, data, losses, models, train, vae_mnist
 
 
 @pytest.fixture
@@ -101,3 +102,41 @@ def test_training_lowers_the_loss():
     history = cvae_mnist.train_cvae(model, x, y, epochs=3, verbose=False)
     assert history["loss"][-1] < history["loss"][0] and set(history) >= {"loss", "recon", "kl"}
     assert math.isfinite(history["kl"][-1])
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """All of MNIST even in smoke mode: the shipped model's record was measured on the full test set."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAECOURSE_SMOKE", "0")
+        return data.load_mnist()
+
+
+@pytest.mark.skipif(not cvae_mnist.CHECKPOINT.exists(), reason="the conditional VAE is not in data/checkpoints")
+def test_shipped_cvae_reproduces_its_record(digits):
+    model = models.ConditionalVAE()
+    history, _ = train.load_checkpoint(cvae_mnist.CHECKPOINT, model)
+    record = cvae_mnist.load_record()
+    assert len(history["loss"]) == record["epochs"] and record["train_images"] == len(digits.x_train)
+    result = cvae_mnist.conditional_elbo(model, vae_mnist.fixed_binarization(digits.x_test), digits.y_test,
+                                         seed=record["seed"])
+    for key in ("elbo", "recon", "kl"):
+        assert result[key] == pytest.approx(record[f"test_{key}"], abs=0.01), key
+    asked = torch.arange(10).repeat_interleave(record["generated_digits"] // 10)
+    judge = classifier.load_classifier()
+    predicted = classifier.predict_proba(judge, cvae_mnist.generate(model, asked, seed=record["seed"])).argmax(dim=1)
+    assert (predicted == asked).double().mean().item() == pytest.approx(record["generated_classified_as_asked"],
+                                                                         abs=1e-4)
+
+
+def test_training_checks_its_data_first():
+    model = models.ConditionalVAE(hidden=8, latent_dim=2)
+    y = torch.arange(20) % 10
+    with pytest.raises(ValueError, match="grey values in"):
+        cvae_mnist.train_cvae(model, torch.randint(0, 256, (20, 784)).float(), y, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="dtype torch.uint8"):
+        cvae_mnist.train_cvae(model, torch.randint(0, 256, (20, 784), dtype=torch.uint8), y, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match=r"0 \.\. 9"):
+        cvae_mnist.train_cvae(model, torch.rand(20, 784), y + 1, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="same length"):
+        cvae_mnist.train_cvae(model, torch.rand(20, 784), y[:10], epochs=1, verbose=False)

@@ -39,10 +39,18 @@ def train_without(model: models.MLPVAE, x_train: torch.Tensor, y_train: torch.Te
     return vae_mnist.train_vae(model, x_train[y_train != held_out], epochs=epochs, seed=seed, verbose=verbose)
 
 
+RECORD_KEYS = ("train_images", "held_out_digit", "epochs", "device", "training_seconds", "test_elbo_other_digits",
+               f"test_elbo_{HELD_OUT}s", f"auroc_{HELD_OUT}s_by_minus_elbo")  # what lesson 10 prints from the record
+
+
 def load_record(held_out: int = HELD_OUT, folder: Path = CHECKPOINTS) -> dict:
-    """The record written beside the shipped detector by ``scripts/train_checkpoints.py --only detector``."""
+    """The record written beside the shipped detector by ``scripts/train_checkpoints.py --only detector``.
+
+    A missing or damaged record, or one without :data:`RECORD_KEYS`, is a ``train.RecordError`` naming the
+    file and the fix; the lesson catches it and runs on without the recorded numbers.
+    """
     return train.load_record(checkpoint_path(held_out, folder),
-                             "run scripts/train_checkpoints.py --only detector to make it")
+                             "run scripts/train_checkpoints.py --only detector to make it", RECORD_KEYS)
 
 
 def flip_pixels(x: torch.Tensor, fraction: float = FLIP_FRACTION, seed: int = 0) -> torch.Tensor:
