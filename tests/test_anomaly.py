@@ -5,7 +5,7 @@ detector reproduces its record."""
 import pytest
 import torch
 
-from vaecourse import anomaly, data, metrics, models, train, vae_mnist
+from vaecourse import anomaly, metrics, models, train, vae_mnist
 
 
 def test_flip_pixels_flips_the_asked_share_reproducibly():
@@ -63,24 +63,16 @@ def test_the_detector_is_trained_without_the_held_out_digit(monkeypatch):
     assert anomaly.checkpoint_path(4).name == "vae_mnist_z20_without4.pt"
 
 
-@pytest.fixture(scope="module")
-def digits():
-    """All of MNIST even in smoke mode: the shipped detector's record was measured on the full test set."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VAECOURSE_SMOKE", "0")
-        return data.load_mnist()
-
-
 @pytest.mark.skipif(not anomaly.checkpoint_path().exists(), reason="the detector is not in data/checkpoints")
-def test_shipped_detector_reproduces_its_record(digits):
+def test_shipped_detector_reproduces_its_record(full_mnist):
     model = models.MLPVAE()
     history, _ = train.load_checkpoint(anomaly.checkpoint_path(), model)
     record = anomaly.load_record()
     held_out = record["held_out_digit"]
     assert held_out == anomaly.HELD_OUT and len(history["loss"]) == record["epochs"]
-    assert record["train_images"] == int((digits.y_train != held_out).sum())
-    recon, kl = metrics.elbo_terms_per_image(model, vae_mnist.fixed_binarization(digits.x_test), seed=record["seed"])
-    elbo, seen = -(recon + kl), digits.y_test != held_out
+    assert record["train_images"] == int((full_mnist.y_train != held_out).sum())
+    recon, kl = metrics.elbo_terms_per_image(model, vae_mnist.fixed_binarization(full_mnist.x_test), seed=record["seed"])
+    elbo, seen = -(recon + kl), full_mnist.y_test != held_out
     assert elbo[seen].mean().item() == pytest.approx(record["test_elbo_other_digits"], abs=0.01)
     assert elbo[~seen].mean().item() == pytest.approx(record[f"test_elbo_{held_out}s"], abs=0.01)
     auroc = metrics.auroc(-elbo[seen], -elbo[~seen])

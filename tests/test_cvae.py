@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from vaecourse import classifier, cvae_mnist, data, losses, models, train, vae_mnist
+from vaecourse import classifier, cvae_mnist, losses, models, train, vae_mnist
 
 
 @pytest.fixture
@@ -104,21 +104,13 @@ def test_training_lowers_the_loss():
     assert math.isfinite(history["kl"][-1])
 
 
-@pytest.fixture(scope="module")
-def digits():
-    """All of MNIST even in smoke mode: the shipped model's record was measured on the full test set."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VAECOURSE_SMOKE", "0")
-        return data.load_mnist()
-
-
 @pytest.mark.skipif(not cvae_mnist.CHECKPOINT.exists(), reason="the conditional VAE is not in data/checkpoints")
-def test_shipped_cvae_reproduces_its_record(digits):
+def test_shipped_cvae_reproduces_its_record(full_mnist):
     model = models.ConditionalVAE()
     history, _ = train.load_checkpoint(cvae_mnist.CHECKPOINT, model)
     record = cvae_mnist.load_record()
-    assert len(history["loss"]) == record["epochs"] and record["train_images"] == len(digits.x_train)
-    result = cvae_mnist.conditional_elbo(model, vae_mnist.fixed_binarization(digits.x_test), digits.y_test,
+    assert len(history["loss"]) == record["epochs"] and record["train_images"] == len(full_mnist.x_train)
+    result = cvae_mnist.conditional_elbo(model, vae_mnist.fixed_binarization(full_mnist.x_test), full_mnist.y_test,
                                          seed=record["seed"])
     for key in ("elbo", "recon", "kl"):
         assert result[key] == pytest.approx(record[f"test_{key}"], abs=0.01), key
