@@ -71,7 +71,8 @@ def test_shipped_detector_reproduces_its_record(full_mnist):
     held_out = record["held_out_digit"]
     assert held_out == anomaly.HELD_OUT and len(history["loss"]) == record["epochs"]
     assert record["train_images"] == int((full_mnist.y_train != held_out).sum())
-    recon, kl = metrics.elbo_terms_per_image(model, vae_mnist.fixed_binarization(full_mnist.x_test), seed=record["seed"])
+    x_test = vae_mnist.fixed_binarization(full_mnist.x_test)
+    recon, kl = metrics.elbo_terms_per_image(model, x_test, seed=record["seed"])
     elbo, seen = -(recon + kl), full_mnist.y_test != held_out
     assert elbo[seen].mean().item() == pytest.approx(record["test_elbo_other_digits"], abs=0.01)
     assert elbo[~seen].mean().item() == pytest.approx(record[f"test_elbo_{held_out}s"], abs=0.01)
