@@ -9,7 +9,7 @@ Every run is ``models.MLPVAE`` (784-400-20; ``GaussianMLPVAE`` for the learned v
 by ``collapse.evaluate`` (active units, KL, squared error, the true test ELBO under its own decoder and
 with a calibrated σ²). The weights are rounded to float16 (half the size; the recorded metrics are those
 of the rounded weights) and saved as ``collapse_{run}.pt`` with ``collapse_{run}.json`` beside it:
-command, seed, date, device, settings, training time and metrics.
+command, seed, date, device, settings, training time (wall and CPU seconds) and metrics.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def train_one(run: str, digits: data.Digits, args: argparse.Namespace, device: t
     runtime.seed_everything(args.seed)
     model = collapse.make_model(run, digits.x_train)
     print(f"{run}: {collapse.RUNS[run]}; {args.epochs} epochs on {len(digits.x_train):,} images", flush=True)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     history = collapse.train_run(model, run, digits.x_train, epochs=args.epochs, seed=args.seed)
-    train_seconds = time.perf_counter() - start
+    train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
     start = time.perf_counter()
     result = collapse.evaluate(model, run, digits.x_test, digits.x_train[:CALIBRATION_IMAGES], seed=args.seed)
@@ -46,7 +46,8 @@ def train_one(run: str, digits: data.Digits, args: argparse.Namespace, device: t
         "data": digits.source, "train_images": len(digits.x_train), "test_images": len(digits.x_test),
         "run": run, "loss": collapse.RUNS[run], "model": type(model).__name__ + " 784-400-20",
         "epochs": args.epochs, "batch_size": collapse.BATCH_SIZE, "lr": collapse.LR,
-        "training_seconds": round(train_seconds, 1), "evaluation_seconds": round(eval_seconds, 1),
+        "training_seconds": round(train_seconds, 1), "training_cpu_seconds": round(train_cpu_seconds, 1),
+        "torch_threads": torch.get_num_threads(), "evaluation_seconds": round(eval_seconds, 1),
         "final_train_loss": round(history["loss"][-1], 4),
         **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()},
     }
@@ -65,16 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=list(collapse.RUNS), default=list(collapse.RUNS))
     parser.add_argument("--epochs", type=int, default=collapse.EPOCHS)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
-    parser.add_argument("--out", default=str(collapse.CHECKPOINTS))
+    train.add_script_arguments(parser, collapse.CHECKPOINTS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = runtime.get_device(args.device)
-    print(runtime.describe_device(device), flush=True)
+    device = train.script_device(args)
     digits = data.load_mnist(device)
     start = time.perf_counter()
     for run in args.only:

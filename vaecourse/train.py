@@ -8,6 +8,7 @@ so the loop never waits on a ``.item()`` in the middle of an epoch.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pickle
@@ -24,7 +25,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaecourse.data import REPO_DATA_DIR, batches
-from vaecourse.runtime import device_record, smoke_mode
+from vaecourse.runtime import describe_device, device_record, get_device, smoke_mode
 
 CHECKPOINTS = REPO_DATA_DIR / "checkpoints"  # where the shipped models and their records live
 
@@ -212,3 +213,21 @@ def load_record(checkpoint: str | Path, how_to_make: str) -> dict:
         raise FileNotFoundError(f"No record {path.name} in {path.parent}: {how_to_make}, "
                                 "or restore data/checkpoints/ from the repository.")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def add_script_arguments(parser: argparse.ArgumentParser, out: Path = CHECKPOINTS) -> None:
+    """The options of every script that makes shipped checkpoints: --seed, --threads, --device, --note, --out."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
+    parser.add_argument("--out", default=str(out))
+
+
+def script_device(args: argparse.Namespace) -> torch.device:
+    """Apply a script's ``--threads``, choose its ``--device`` and print which: the device to train on."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    print(describe_device(device), flush=True)
+    return device
