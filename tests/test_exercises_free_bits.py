@@ -73,6 +73,21 @@ def test_mistakes_differ_from_the_reference_and_from_each_other_somewhere():
             assert (values[i] - values[j]).abs().max() > 0.05, (i, j)
 
 
+def test_a_wrong_kl_formula_is_named_with_lesson_03s_message():
+    def no_half(mu, logvar, free_bits):
+        per_latent = (mu.pow(2) + logvar.exp() - 1 - logvar).mean(dim=0)
+        return per_latent.clamp(min=free_bits).sum(), per_latent.sum()
+
+    status, message = ex.verdict(no_half)
+    assert status == "incorrect" and "wrong before any clamping" in message and "forgot the ½" in message, message
+
+
+def test_an_unrecognised_answer_gets_the_numbers():
+    status, message = ex.verdict(lambda mu, logvar, lam: (losses.free_bits_kl(mu, logvar, lam)[0] + 0.3,
+                                                          losses.free_bits_kl(mu, logvar, lam)[1]))
+    assert status == "incorrect" and "Your penalty is" in message and "free_bits = 0.5" in message, message
+
+
 def test_reporting_the_clamped_value_as_the_kl_is_named():
     def reports_penalty(mu, logvar, free_bits):
         penalty, _ = losses.free_bits_kl(mu, logvar, free_bits)

@@ -153,7 +153,7 @@ def average_elbo(model: LinearVAE, moment: torch.Tensor, beta: float = 1.0) -> d
 
 
 def train_linear_vae(mean: torch.Tensor, covariance: torch.Tensor, latent_dim: int, sigma2: float,
-                     beta: float = 1.0, steps: int = 1500, lr: float = 0.01,
+                     beta: float = 1.0, steps: int = 1000, lr: float = 0.02,
                      seed: int = 0) -> tuple[LinearVAE, list[float]]:
     """Train a :class:`LinearVAE` by gradient descent on the exact average β-ELBO (:func:`average_elbo`) of
     the data set with this ``mean`` and ``covariance`` (:func:`data_moments`): Adam, every image in every

@@ -15,6 +15,7 @@ import torch
 
 from vaecourse import losses, metrics
 from vaecourse.exercises.core import Exercise, Rejected, call, learner_call
+from vaecourse.exercises.lesson03 import KL_MISTAKES
 
 
 def _per_example(mu, logvar):
@@ -157,8 +158,8 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def _penalty_mistake(fn: Callable, inputs: list[tuple]) -> str | None:
     """None when the learner's penalties match the reference on every input; else the known mistake that
-    matches on *every* input (one input alone cannot tell all of them apart); else whether λ is ignored;
-    else the first difference."""
+    matches on *every* input (one input alone cannot tell all of them apart); else a mistake in the KL formula
+    itself (lesson 03's list, seen in the reported KL); else whether λ is ignored; else the first difference."""
     penalties = [_pair(fn, args)[0] for args in inputs]
     want = [_penalty(*args) for args in inputs]
     if all(_close(got, w) for got, w in zip(penalties, want)):
@@ -166,11 +167,15 @@ def _penalty_mistake(fn: Callable, inputs: list[tuple]) -> str | None:
     for message, mistake in PENALTY_MISTAKES.items():
         if all(_close(got, mistake(*args)) for got, args in zip(penalties, inputs)):
             return message
+    kls = [_pair(fn, args)[1] for args in inputs]
+    for message, mistake in KL_MISTAKES.items():
+        if all(_close(kl, mistake(mu, logvar).mean()) for kl, (mu, logvar, _) in zip(kls, inputs)):
+            return f"The KL of each latent is wrong before any clamping. {message}"
     high, low = inputs[0][2], inputs[1][2]   # one batch at two floors
     if _close(penalties[0], penalties[1]):
         return MESSAGES["ignores"].format(a=high, b=low)
     got, w, args = next((g, w, a) for g, w, a in zip(penalties, want, inputs) if not _close(g, w))
-    return (f"Your penalty is {float(got):.4f} but Σ_j max(λ, mean_n KL_nj) is {float(w):.4f} for a batch of "
+    return (f"Your penalty is {got.item():.4f} but Σ_j max(λ, mean_n KL_nj) is {w.item():.4f} for a batch of "
             f"shape {tuple(args[0].shape)} and free_bits = {args[2]}.")
 
 
