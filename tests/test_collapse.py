@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaecourse import collapse, losses, metrics, models
+from vaecourse import collapse, data, losses, metrics, models, train
+from vaecourse.train import CHECKPOINTS
 
 F64 = torch.float64
 
@@ -165,3 +166,29 @@ def test_blur_counts_grey_pixels():
 def test_checkpoint_paths_are_named_by_run():
     assert collapse.checkpoint_path("free_bits").name == "collapse_free_bits.pt"
     assert set(collapse.RUNS) == set(collapse.DECODER_SIGMA2)
+
+
+SHIPPED = sorted(CHECKPOINTS.glob("collapse_*.pt"))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="lesson 07's checkpoints are not in data/checkpoints")
+def test_shipped_checkpoints_load_and_reproduce_their_records():
+    """Every shipped run loads, has its record, and still has the recorded active latents and KL per latent;
+    the learned-variance run reproduces its whole evaluation (test ELBO included)."""
+    digits = data.load_mnist()
+    assert [p.stem for p in SHIPPED] == sorted(f"collapse_{run}" for run in collapse.RUNS)
+    for path in SHIPPED:
+        run = path.stem.removeprefix("collapse_")
+        record = collapse.load_record(run)
+        assert {"command", "seed", "date", "device", "training_seconds", "elbo", "active_units"} <= set(record)
+        model = collapse.make_model(run, digits.x_train)
+        history, meta = train.load_checkpoint(path, model)
+        assert len(history["loss"]) == record["epochs"] == collapse.EPOCHS and meta["run"] == run
+        mu, logvar = metrics.encode_means(model, digits.x_test)
+        assert metrics.active_units(mu) == record["active_units"], run
+        assert torch.allclose(metrics.kl_per_latent(mu, logvar), torch.tensor(record["kl_per_latent"]), atol=1e-3)
+        if run == "learned_variance":
+            result = collapse.evaluate(model, run, digits.x_test, digits.x_train[:10_000], seed=record["seed"])
+            assert result["elbo"] == pytest.approx(record["elbo"], abs=0.05)
+            assert result["calibrated_elbo"] == pytest.approx(record["calibrated_elbo"], abs=0.05)
+    assert sum(p.stat().st_size for p in SHIPPED) < 8e6, "keep the shipped checkpoints small"
