@@ -8,6 +8,7 @@ import math
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from vaecourse import linear_vae
 from vaecourse.widgets.core import live_figure
@@ -52,11 +53,12 @@ def plot_collapse_spectrum(eigenvalues: torch.Tensor, sigma2: float, beta: float
         left.set(xlabel="i (eigen-direction, largest variance first)", ylabel="eigenvalue λᵢ (variance)",
                  title=f"{numbers['above']} eigenvalues above βσ²; predicted active latents: "
                        f"{numbers['active']} of {latent_dim}")
-        left.legend(fontsize=8, loc="upper right")
+        left.legend(fontsize=8, loc="lower left")
         right.bar(range(1, latent_dim + 1), numbers["kl_per_latent"].tolist(), color="C0")
         right.set(xlabel="latent i", ylabel="KL (nats per image)",
                   ylim=(0, max(1.0, 1.1 * float(numbers["kl_per_latent"].max()))),
                   title=f"predicted KL per latent ½ log(λᵢ/βσ²): {numbers['kl']:.2f} nats")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.suptitle(f"Linear VAE at its optimum: σ² = {sigma2:.3g}, β = {beta:.3g}")
     except Exception:
         plt.close(fig)
