@@ -52,7 +52,7 @@ def train_one(run: str, digits: data.Digits, args: argparse.Namespace, device: t
         **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()},
     }
     path = collapse.checkpoint_path(run, Path(args.out))
-    train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
         "note": f"{args.epochs} epochs; {result['active_units']} active latents", "run": run})
     train.save_record(path, record)
     print(f"{run}: {result['active_units']} active latents, KL {result['kl']:.2f}, squared error "

@@ -129,7 +129,7 @@ def test_inputs_changed_in_place_are_caught():
         return per_latent.clamp(min=free_bits).sum(), per_latent.sum()
 
     status, message = ex.verdict(squares_in_place)
-    assert status == "incorrect" and "changed mu in place" in message, message
+    assert status == "incorrect" and "changed its input `mu` in place" in message, message
 
 
 @pytest.mark.parametrize("answer", [

@@ -197,4 +197,5 @@ def checkpoint_path(run: str, folder: Path = CHECKPOINTS) -> Path:
 
 def load_record(run: str, folder: Path = CHECKPOINTS) -> dict:
     """The record written beside a shipped run by ``scripts/train_collapse.py``."""
-    return train.load_record(checkpoint_path(run, folder), "run scripts/train_collapse.py to make the lesson's models")
+    return train.load_record(checkpoint_path(run, folder), "run scripts/train_collapse.py to make the lesson's models",
+                             ("epochs", "train_images", "active_units", "kl"))
