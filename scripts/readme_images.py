@@ -56,13 +56,13 @@ def figure_image(fig: plt.Figure, dpi: int = 100) -> Image.Image:
 
 
 def traversal_figure() -> plt.Figure:
-    """Lesson 06's traversal of the shipped β = 4 model, on the lesson's centred heart."""
+    """Lesson 06's traversal of the shipped β = 4 model (seed 0), on the lesson's sprite."""
     model = models.ConvVAE(32)
     train.load_checkpoint(beta_vae.checkpoint_path(4.0), model)
     model.eval()
     record = beta_vae.load_record(4.0)
-    heart = dsprites.images_of(torch.tensor([[2, 4, 0, 16, 16]]), 32)
-    ax = plots.show_traversals(model, heart, torch.tensor(record["kl_per_latent"]), torch.tensor(record["active"]),
+    sprite = dsprites.images_of(torch.tensor([beta_vae.TRAVERSED_SPRITE]), 32)
+    ax = plots.show_traversals(model, sprite, torch.tensor(record["kl_per_latent"]), torch.tensor(record["active"]),
                                title=f"β-VAE, β = 4 (MIG {record['mig']:.2f}): each row sweeps one latent")
     return ax.figure
 

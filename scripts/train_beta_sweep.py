@@ -1,21 +1,25 @@
-"""Train the β sweep of lesson 06 and ship it: one small checkpoint and one record per β in data/checkpoints/.
+"""Train the β sweep of lesson 06 and ship it: one small checkpoint and one record per β and seed in data/checkpoints/.
 
-    python scripts/train_beta_sweep.py                       # β = 1 2 4 8 16 at 32×32, as shipped
-    python scripts/train_beta_sweep.py --betas 4 --steps 500  # a quick look
-    python scripts/train_beta_sweep.py --resolution 64        # the original dSprites size (use a GPU)
+    python scripts/train_beta_sweep.py --threads 2                      # β = 1 2 4 8 16, seed 0, as shipped
+    python scripts/train_beta_sweep.py --betas 1 4 --seeds 1 2 --threads 2  # the other seeds shipped for β = 1, 4
+    python scripts/train_beta_sweep.py --betas 4 --steps 500             # a quick look
+    python scripts/train_beta_sweep.py --resolution 64                   # the original dSprites size (use a GPU)
 
 Every model is the Burgess et al. (2018) conv VAE trained by ``vaecourse.beta_vae.train_beta_vae``
 (fresh random sprites, batch 128, Adam) for a fixed number of steps, so the sweep's members are
 comparable; MIG on 10,000 sprites is logged a few times during training. The weights are then rounded
 to float16 (half the file size; the recorded metrics are those of the rounded weights) and saved as
-``beta_vae_{R}px_beta{β}.pt``, with ``beta_vae_{R}px_beta{β}.json`` beside it recording the command,
-seed, date, device, settings, final metrics and training time.
+``beta_vae_{R}px_beta{β}_seed{s}.pt``, with a ``.json`` of the same name beside it recording the
+command, seed, date, device, settings, final metrics, the training time (without the time spent
+measuring MIG), steps per second, and the machine's load average over the last 5 minutes of training
+(on a 2-core machine, about 2 means the run had the machine to itself).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 from pathlib import Path
 
@@ -26,42 +30,47 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vaecourse import beta_vae, models, runtime, train  # noqa: E402
 
 
-def train_one(beta: float, args: argparse.Namespace, device: torch.device) -> tuple[dict, train.History]:
-    """Train, evaluate and save the model for one β; return its record and its training history."""
-    runtime.seed_everything(args.seed)
+def train_one(beta: float, seed: int, args: argparse.Namespace, device: torch.device) -> tuple[dict, train.History]:
+    """Train, evaluate and save the model for one β and seed; return its record and its training history."""
+    runtime.seed_everything(seed)
     model = models.ConvVAE(args.resolution).to(device)
-    print(f"β = {beta:g}: {args.steps} steps of batch {args.batch_size} at {args.resolution}×{args.resolution}",
-          flush=True)
+    print(f"β = {beta:g}, seed {seed}: {args.steps} steps of batch {args.batch_size} at "
+          f"{args.resolution}×{args.resolution}", flush=True)
     history = beta_vae.train_beta_vae(model, beta, steps=args.steps, evaluations=args.evaluations,
-                                      batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                      batch_size=args.batch_size, lr=args.lr, seed=seed,
                                       mig_samples=args.mig_samples)
+    load = os.getloadavg()[1] if hasattr(os, "getloadavg") else None  # the mean over the last 5 minutes
     train_seconds = history["train_s"][-1]
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
     result = beta_vae.evaluate(model)
     record = {
-        **train.provenance(args.seed, device, args.note),
+        **train.provenance(seed, device, args.note),
         "resolution": args.resolution, "beta": beta, "steps": args.steps,
         "batch_size": args.batch_size, "lr": args.lr, "training_seconds": round(train_seconds, 1),
+        "steps_per_second": round(args.steps / train_seconds, 2),
+        "load_average_5min": None if load is None else round(load, 2),
         **result,
     }
-    path = beta_vae.checkpoint_path(beta, args.resolution, Path(args.out))
+    path = beta_vae.checkpoint_path(beta, args.resolution, Path(args.out), seed=seed)
     record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
-        "note": f"β={beta:g}, {args.steps} steps, MIG {result['mig']:.2f}", "beta": beta})
+        "note": f"β={beta:g}, seed {seed}, {args.steps} steps, MIG {result['mig']:.2f}", "beta": beta, "seed": seed})
     train.save_record(path, record)
-    print(f"β = {beta:g}: recon {result['recon']:.1f}  KL {result['kl']:.1f}  active units {result['active_units']}"
-          f"  MIG {result['mig']:.3f}  training {train_seconds / 60:.1f} min -> {path}", flush=True)
+    print(f"β = {beta:g}, seed {seed}: recon {result['recon']:.1f}  KL {result['kl']:.1f}  active units "
+          f"{result['active_units']}  MIG {result['mig']:.3f}  training {train_seconds / 60:.1f} min "
+          f"({record['steps_per_second']:.1f} steps/s, load {record['load_average_5min']}) -> {path}", flush=True)
     return record, history
 
 
-def print_mig_over_time(histories: dict[float, train.History]) -> None:
-    """MIG as logged during training against training minutes (time spent measuring MIG excluded),
-    one line per β, and when each β first reached MIG ≥ 0.3."""
-    print("\nMIG during training (minutes of training: MIG)")
-    for beta, history in histories.items():
-        points = "  ".join(f"{s / 60:.1f}: {m:.2f}" for s, m in zip(history["train_s"], history["MIG"]))
-        reached = next((s for s, m in zip(history["train_s"], history["MIG"]) if m >= 0.3), None)
-        when = f"MIG ≥ 0.3 after {reached / 60:.1f} min" if reached is not None else "MIG < 0.3 throughout"
-        print(f"β = {beta:g}: {points}   ({when})")
+def print_mig_over_time(histories: dict[tuple[float, int], train.History]) -> None:
+    """MIG as logged during training against training steps and minutes (time spent measuring MIG
+    excluded), one line per β and seed, and when each run first reached MIG ≥ 0.3."""
+    print("\nMIG during training (steps, minutes of training: MIG)")
+    for (beta, seed), history in histories.items():
+        points = "  ".join(f"{n}, {s / 60:.1f}: {m:.2f}"
+                           for n, s, m in zip(history["step"], history["train_s"], history["MIG"]))
+        reached = next((n for n, m in zip(history["step"], history["MIG"]) if m >= 0.3), None)
+        when = f"MIG ≥ 0.3 after {reached} steps" if reached is not None else "MIG < 0.3 throughout"
+        print(f"β = {beta:g}, seed {seed}: {points}   ({when})")
 
 
 def main() -> None:
@@ -73,10 +82,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=beta_vae.BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=beta_vae.LR)
     parser.add_argument("--mig-samples", type=int, default=10_000)
-    train.add_script_arguments(parser, beta_vae.CHECKPOINTS)
+    train.add_script_arguments(parser, beta_vae.CHECKPOINTS, several_seeds=True)
     args = parser.parse_args()
     device = train.script_device(args)
-    histories = {beta: train_one(beta, args, device)[1] for beta in args.betas}
+    histories = {(beta, seed): train_one(beta, seed, args, device)[1] for beta in args.betas for seed in args.seeds}
     print_mig_over_time(histories)
 
 

@@ -357,7 +357,7 @@ def test_damaged_records_are_one_clear_line(tmp_path, content, says):
 
 
 def test_a_missing_record_is_a_record_error_and_still_a_file_not_found_error(tmp_path):
-    with pytest.raises(train.RecordError, match="No record beta_vae_32px_beta4.json") as error:
+    with pytest.raises(train.RecordError, match="No record beta_vae_32px_beta4_seed0.json") as error:
         beta_vae.load_record(4.0, 32, tmp_path)
     assert isinstance(error.value, FileNotFoundError) and "train_beta_sweep.py" in one_line(error)
 

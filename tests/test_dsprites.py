@@ -10,11 +10,11 @@ from vaecourse import dsprites as ds
 
 
 def centre_of_mass(image: torch.Tensor) -> tuple[float, float]:
-    """(row, column) centre of mass of a (1, H, W) image, in pixel indices."""
+    """(y, x) centre of mass of a (1, H, W) image, in pixels from its top-left corner (pixel j spans [j, j + 1])."""
     img = image[0]
-    rows = torch.arange(img.shape[0], dtype=torch.float32)
+    centres = torch.arange(img.shape[0], dtype=torch.float32) + 0.5
     total = img.sum()
-    return float((img.sum(1) * rows).sum() / total), float((img.sum(0) * rows).sum() / total)
+    return float((img.sum(1) * centres).sum() / total), float((img.sum(0) * centres).sum() / total)
 
 
 def test_shapes_dtypes_and_ground_truth():
@@ -100,3 +100,107 @@ def test_bad_input_gives_clear_errors():
         ds.render(torch.tensor([[1.5, 1.0, 0.0, 0.5, 0.5]]))
     with pytest.raises(ValueError, match="Unknown factor"):
         ds.factor_sweep("colour")
+
+
+# --- A position change moves the sprite and changes nothing else (every shape, scale and orientation) ---
+
+def outline(shape: int) -> torch.Tensor:
+    """Points (n, 2) around the unrotated shape at scale 1, in half-widths (the generator's u, v units),
+    worked out here from each shape's definition, not from the renderer."""
+    if shape == 0:
+        return torch.tensor([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]], dtype=torch.float64)
+    angle = torch.linspace(0, 2 * math.pi, 4001, dtype=torch.float64)[:-1]
+    if shape == 1:
+        a, b = ds.ELLIPSE_AXES
+        return torch.stack([a * angle.cos(), b * angle.sin()], dim=1)
+    # The heart (x²+y²−1)³ = x²y³: along each ray from its origin, the outermost crossing of the curve
+    # (a ray near the top passes the notch and enters a lobe), found on a grid and refined by bisection.
+    cos, sin = angle.cos(), angle.sin()
+
+    def inside(r: torch.Tensor) -> torch.Tensor:
+        return (r * r - 1) ** 3 - (r * cos) ** 2 * (r * sin) ** 3 <= 0
+
+    radii = torch.linspace(0, 2, 2001, dtype=torch.float64)
+    last_inside = torch.stack([inside(r.expand_as(angle)) for r in radii]).double().cumsum(0).argmax(0)
+    low = radii[last_inside]
+    high = low + radii[1]
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = torch.where(inside(middle), middle, low), torch.where(inside(middle), high, middle)
+    x, y = low * cos, low * sin
+    return torch.stack([x, y - ds.HEART_CENTROID_Y], dim=1) / ds.HEART_HALF_WIDTH
+
+
+def exact_geometry(conditions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Width, height and area in pixels of the continuous sprite for (shape, scale, orientation) indices."""
+    width, height, area = (torch.zeros(len(conditions), dtype=torch.float64) for _ in range(3))
+    for shape in range(3):
+        chosen = conditions[:, 0] == shape
+        u, v = outline(shape).T
+        size = ds.HALF_WIDTH * ds.FACTOR_VALUES[1].double()[conditions[chosen, 1], None]
+        angle = ds.FACTOR_VALUES[2].double()[conditions[chosen, 2], None]
+        x = size * (u * angle.cos() - v * angle.sin())  # rotated counter-clockwise, y pointing up
+        y = size * (u * angle.sin() + v * angle.cos())
+        width[chosen] = x.amax(1) - x.amin(1)
+        height[chosen] = y.amax(1) - y.amin(1)
+        area[chosen] = (x * y.roll(-1, 1) - x.roll(-1, 1) * y).sum(1).abs() / 2  # shoelace
+    return width, height, area
+
+
+@pytest.fixture(scope="module")
+def position_sweeps():
+    """Every (shape, scale, orientation) at all 32 x positions (y index 0) and all 32 y positions (x index 0):
+    binary 64×64 images (720 conditions, 2 sweeps, 32 positions) and the conditions (720, 3)."""
+    conditions = torch.cartesian_prod(*(torch.arange(n) for n in ds.FACTOR_SIZES[:3]))
+    indices = torch.zeros(len(conditions), 2, 32, 5, dtype=torch.long)
+    indices[..., :3] = conditions[:, None, None]
+    indices[:, 0, :, 3] = torch.arange(32)
+    indices[:, 1, :, 4] = torch.arange(32)
+    flat = indices.reshape(-1, 5)
+    images = torch.cat([ds.images_of(flat[i:i + 2048])[:, 0].bool() for i in range(0, len(flat), 2048)])
+    return images.reshape(len(conditions), 2, 32, 64, 64), conditions
+
+
+def test_position_changes_neither_width_height_nor_area(position_sweeps):
+    images, conditions = position_sweeps
+    width, height, area = exact_geometry(conditions)
+    ink_width = images.any(dim=-2).sum(-1)    # columns with ink: (720, 2, 32)
+    ink_height = images.any(dim=-1).sum(-1)   # rows with ink
+    ink_area = images.sum(dim=(-2, -1))
+    # A sprite L px wide spans ⌈L⌉ columns of pixel centres, or ⌊L⌋ where it falls between them, and a
+    # pointed end (a corner, a tip) can pass between two centres and leave its column blank: so its ink
+    # is ⌈L⌉ − 1 ± 1 columns wide at every position, never more (an edge through a column of centres,
+    # counted on both sides, made the unrotated square ⌈L⌉ + 1 wide: the bug). The same for rows.
+    for ink, exact in ((ink_width, width), (ink_height, height)):
+        most = torch.ceil(exact - 1e-6)[:, None, None]
+        assert (ink <= most).all() and (ink >= most - 2).all()
+    # Each row of pixel centres holds the row's chord ± less than one pixel: the area is within one pixel
+    # per row (and per column) of the shape's true area.
+    spanned = torch.minimum(width, height)[:, None, None]
+    assert ((ink_area - area[:, None, None]).abs() < spanned).all()
+
+
+def test_the_centre_of_mass_moves_by_the_stated_step(position_sweeps):
+    images, _ = position_sweeps
+    pixels = torch.arange(64, dtype=torch.float64) + 0.5  # pixel centres, from the top-left corner
+    ink = images.double()
+    total = ink.sum(dim=(-2, -1))
+    com_x = (ink.sum(-2) * pixels).sum(-1) / total
+    com_y = (ink.sum(-1) * pixels).sum(-1) / total
+    stated = 16 + 32 * ds.FACTOR_VALUES[3].double()  # 16 + 32·position: 32/31 px a step, 32 px in all
+    # the moving coordinate is where the position says to within half a pixel, the other one stays put
+    assert ((com_x[:, 0] - stated).abs() < 0.5).all() and ((com_y[:, 0] - stated[0]).abs() < 0.5).all()
+    assert ((com_y[:, 1] - stated).abs() < 0.5).all() and ((com_x[:, 1] - stated[0]).abs() < 0.5).all()
+    for moving in (com_x[:, 0], com_y[:, 1]):  # so each step is 32/31 px ± 1 px, and the 31 steps add up to 32 px ± 1
+        assert ((moving.diff(dim=-1) - 32 / 31).abs() < 1).all()
+        assert ((moving[:, -1] - moving[:, 0] - 32).abs() < 1).all()
+
+
+def test_the_unrotated_square_is_the_same_size_at_every_position():
+    """Issue 19's reproduction: the largest unrotated square was 21 px wide at x index 0 and 20 at x index 1."""
+    indices = torch.cartesian_prod(torch.tensor([0]), torch.arange(6), torch.tensor([0, 39]),
+                                   torch.arange(32), torch.arange(32))
+    images = ds.images_of(indices)[:, 0].bool()
+    side = (2 * ds.HALF_WIDTH * ds.FACTOR_VALUES[1][indices[:, 1]]).round()
+    assert torch.equal(images.any(-2).sum(-1).float(), side) and torch.equal(images.any(-1).sum(-1).float(), side)
+    assert torch.equal(images.sum(dim=(-2, -1)).float(), side.square())

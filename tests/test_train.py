@@ -22,7 +22,7 @@ def test_fit_lowers_the_loss_and_records_history(capsys):
     assert "Epoch 5/5  loss" in capsys.readouterr().out
 
 
-def test_fit_with_generated_batches_and_callback():
+def test_fit_with_generated_batches_and_callback(capsys):
     _, ae = small_problem()
     calls = []
 
@@ -31,8 +31,10 @@ def test_fit_with_generated_batches_and_callback():
         return {"metric": float(epoch)}
 
     history = train.fit(ae, lambda n: torch.rand(n, 784), squared_error_loss, epochs=2, batch_size=8,
-                        steps_per_epoch=3, callback=callback, verbose=False)
+                        steps_per_epoch=3, callback=callback, print_every=1)
     assert calls == [1, 2] and history["metric"] == [1.0, 2.0]
+    printed = capsys.readouterr().out
+    assert "Step 3/6  loss" in printed and "Step 6/6" in printed and "Epoch" not in printed  # steps, not epochs
     with pytest.raises(ValueError, match="steps_per_epoch"):
         train.fit(ae, lambda n: torch.rand(n, 784), squared_error_loss, epochs=1)
 

@@ -8,13 +8,23 @@ factor       values  meaning
 shape        3       square, ellipse, heart (values 0, 1, 2; dSprites numbers them 1, 2, 3)
 scale        6       0.5 to 1 in equal steps
 orientation  40      0 to 2π (both ends included) in equal steps, counter-clockwise
-pos_x        32      0 to 1: the sprite's centre is at column 16 + 32·pos_x
-pos_y        32      0 to 1: the sprite's centre is at row 16 + 32·pos_y (row 0 is the top)
+pos_x        32      0 to 1: the sprite's centre is 16 + 32·pos_x pixels from the left edge
+pos_y        32      0 to 1: the sprite's centre is 16 + 32·pos_y pixels from the top edge
 ===========  ======  ==============================================
 
-so 3·6·40·32·32 = 737,280 images, white sprites on black, the largest square about 20 px wide and a
-mean pixel value of about 0.04. Pixel (row i, column j) has its centre at coordinates (i, j), so the
-*centre of mass* of a sprite is exactly at its position (shapes are centred on their centroid).
+so 3·6·40·32·32 = 737,280 images, white sprites on black, the largest square 20 px wide and a mean
+pixel value of about 0.04. The image covers the square [0, 64] × [0, 64], measured in pixels from its
+top-left corner: pixel (row i, column j) covers [j, j + 1] across and [i, i + 1] down, so the sprites'
+centres, 16 to 48, lie symmetrically about the middle (32), and the *centre of mass* of a sprite is at
+its position (shapes are centred on their centroid).
+
+A pixel is white when its centre lies inside the sprite, with one rule for ties: the centres are
+taken ``NUDGE`` (a thousandth of a pixel) right of and below the middle of each pixel. Without it, an
+edge that passes exactly through a row or column of pixel centres would count on both sides of the
+sprite, and the grid's positions do make that happen (a centre at a whole or half pixel, an unrotated
+edge a whole or half number of pixels from it): the unrotated square was one pixel wider at positions
+0 and 1 than anywhere else. With the nudge no edge of an unrotated sprite ever passes through a sample
+point, so a position change moves the sprite and changes nothing else.
 
 Nothing is stored: an image is drawn from its factors when asked for, all at once for a batch, by
 rotating every pixel's coordinates back by the orientation and testing whether the point lies inside
@@ -44,11 +54,11 @@ FACTOR_VALUES = (
     torch.linspace(0.0, 1.0, 32),
 )
 SIZE = 64               # side of the original images, in pixels
-HALF_WIDTH = 10.0       # half the side of the square at scale 1, in pixels (so about 20 px wide)
+HALF_WIDTH = 10.0       # half the side of the square at scale 1, in pixels (so 20 px wide)
 ELLIPSE_AXES = (1.0, 0.5)  # semi-axes of the ellipse at scale 1, in units of HALF_WIDTH
-HEART_HALF_WIDTH = 1.1385  # half the width of the implicit heart curve, in its own units
+HEART_HALF_WIDTH = 1.1390  # half the width of the implicit heart curve (1.13903), in its own units
 HEART_CENTROID_Y = 0.2935  # height of the heart's centroid above its origin, in its own units
-_TOLERANCE = 1e-4       # points this close to an edge count as inside (keeps exact symmetries exact)
+NUDGE = 1e-3            # pixel centres are sampled this far (in pixels) right of and below the middle: breaks ties
 
 
 @dataclass
@@ -87,12 +97,12 @@ def values_of(indices: torch.Tensor) -> torch.Tensor:
 
 
 def _in_square(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    return torch.maximum(u.abs(), v.abs()) <= 1 + _TOLERANCE
+    return torch.maximum(u.abs(), v.abs()) <= 1
 
 
 def _in_ellipse(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     a, b = ELLIPSE_AXES
-    return (u / a).square() + (v / b).square() <= 1 + _TOLERANCE
+    return (u / a).square() + (v / b).square() <= 1
 
 
 def _in_heart(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -101,7 +111,7 @@ def _in_heart(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     y = v * HEART_HALF_WIDTH + HEART_CENTROID_Y
     x2 = x.square()
     r = x2 + y.square() - 1
-    return r * r * r - x2 * y * y * y <= _TOLERANCE
+    return r * r * r - x2 * y * y * y <= 0
 
 
 def render(values: torch.Tensor, resolution: int = 64) -> torch.Tensor:
@@ -118,9 +128,9 @@ def render(values: torch.Tensor, resolution: int = 64) -> torch.Tensor:
     if len(values) and not ((values[:, 0] == 0) | (values[:, 0] == 1) | (values[:, 0] == 2)).all():
         raise ValueError("The shape column must hold 0 (square), 1 (ellipse) or 2 (heart).")
     shape, scale, angle, pos_x, pos_y = (values[:, k, None, None] for k in range(5))
-    grid = torch.arange(SIZE, dtype=torch.float32, device=values.device)
-    dx = grid[None, None, :] - (16 + 32 * pos_x)   # column offset from the centre, to the right: (N, 1, 64)
-    dy = (16 + 32 * pos_y) - grid[None, :, None]   # row offset from the centre, upwards: (N, 64, 1)
+    centres = torch.arange(SIZE, dtype=torch.float32, device=values.device) + 0.5 + NUDGE  # pixel j: [j, j + 1]
+    dx = centres[None, None, :] - (16 + 32 * pos_x)  # pixel centre's offset from the sprite's, rightwards: (N, 1, 64)
+    dy = (16 + 32 * pos_y) - centres[None, :, None]  # ... and upwards (row 0 is the top): (N, 64, 1)
     size = HALF_WIDTH * scale
     cos, sin = torch.cos(angle) / size, torch.sin(angle) / size
     u = cos * dx + sin * dy  # each pixel rotated back by the orientation, in units of the half-width

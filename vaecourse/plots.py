@@ -162,15 +162,25 @@ def show_traversals(model: torch.nn.Module, x: torch.Tensor, kl: torch.Tensor, a
 
 def show_kl_per_latent(kl: torch.Tensor, active: torch.Tensor, title: str = "KL per latent",
                        ax: plt.Axes | None = None) -> plt.Axes:
-    """Bar plot of each latent's KL to the prior (nats per image); inactive latents in grey."""
+    """Bar plot of each latent's KL to the prior (nats per image), its value written above each bar.
+
+    An inactive latent's bar has (almost) no height, so its column is shaded grey and labelled instead.
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3))
     kl, active = kl.detach().cpu().tolist(), active.cpu().tolist()
-    colors = ["tab:blue" if a else "lightgrey" for a in active]
-    ax.bar(range(len(kl)), kl, color=colors)
+    ax.bar(range(len(kl)), kl, color="tab:blue")
+    for j, (value, is_active) in enumerate(zip(kl, active)):
+        if not is_active:
+            ax.axvspan(j - 0.5, j + 0.5, color="lightgrey", alpha=0.6, lw=0)
+        ax.annotate(f"{value:.2f}", (j, value), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
     ax.set_xticks(range(len(kl)))
     ax.set_xticklabels([f"z{j}" for j in range(len(kl))], fontsize=8)
-    ax.set(title=title, xlabel="latent (grey: inactive)", ylabel="KL (nats per image)")
+    for label, is_active in zip(ax.get_xticklabels(), active):
+        label.set_color("black" if is_active else "grey")
+    ax.set_xlim(-0.5, len(kl) - 0.5)
+    ax.set_ylim(0, max(ax.get_ylim()[1], max(kl + [0.1]) * 1.15))  # room for the labels; never shrink a shared axis
+    ax.set(title=title, xlabel="latent (grey column: inactive, KL ≈ 0)", ylabel="KL (nats per image)")
     return ax
 
 
@@ -195,18 +205,27 @@ def plot_rate_distortion(results: dict[float, dict], title: str, highlight: floa
 def show_beta_sweep(records: Sequence[dict]) -> plt.Figure:
     """The β sweep on one figure: rate–distortion (KL against reconstruction) and MIG against β.
 
-    Each record is a dict with ``beta``, ``recon``, ``kl`` and ``mig`` (as written by the sweep script).
+    Each record is a dict with ``beta``, ``recon``, ``kl`` and ``mig`` (as written by the sweep script),
+    and optionally ``seed``: the seed-0 models (or all, if no seeds are given) are joined by a line,
+    models trained with other seeds are drawn as open circles beside them, to show the spread.
     """
-    records = sorted(records, key=lambda r: r["beta"])
-    betas = [r["beta"] for r in records]
+    main = sorted((r for r in records if r.get("seed", 0) == 0), key=lambda r: r["beta"])
+    others = [r for r in records if r.get("seed", 0) != 0]
+    betas = [r["beta"] for r in main]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-    plot_rate_distortion({r["beta"]: r for r in records}, "Rate–distortion", ax=left)
-    right.plot(betas, [r["mig"] for r in records], marker="o", color="tab:green")
+    plot_rate_distortion({r["beta"]: r for r in main}, "Rate–distortion", ax=left)
+    right.plot(betas, [r["mig"] for r in main], marker="o", color="tab:green", label="seed 0")
+    for ax, x, y in ((left, "kl", "recon"), (right, "beta", "mig")):
+        if others:
+            ax.scatter([r[x] for r in others], [r[y] for r in others], facecolors="none", edgecolors="black",
+                       zorder=3, label="other seeds")
     right.set_xscale("log", base=2)
     right.set_xticks(betas)
     right.set_xticklabels([f"{b:g}" for b in betas])
-    right.set(title="Disentanglement", xlabel="β", ylabel="MIG", ylim=(0, max(0.5, *[r["mig"] for r in records])))
+    right.set(title="Disentanglement", xlabel="β", ylabel="MIG",
+              ylim=(0, max(0.5, *[r["mig"] for r in records])))
     right.grid(alpha=0.3)
+    right.legend(fontsize=8)
     fig.suptitle("The β sweep: more β, fewer nats in z; disentanglement measured by MIG")
     return fig
 

@@ -71,11 +71,11 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def format_epoch(epoch: int, epochs: int, values: dict[str, float]) -> str:
-    """``Epoch 3/10  loss 112.4  recon 86.1  KL 26.3``"""
+def format_epoch(epoch: int, epochs: int, values: dict[str, float], unit: str = "Epoch") -> str:
+    """``Epoch 3/10  loss 112.4  recon 86.1  KL 26.3`` (or ``Step 800/7200  ...`` with ``unit="Step"``)"""
     parts = [f"{LABELS.get(k, k)} {v:.4g}" if abs(v) < 1 else f"{LABELS.get(k, k)} {v:.1f}"
              for k, v in values.items()]
-    return f"Epoch {epoch}/{epochs}  " + "  ".join(parts)
+    return f"{unit} {epoch}/{epochs}  " + "  ".join(parts)
 
 
 # --- Checks made before training: the settings and the data ---
@@ -129,7 +129,9 @@ def fit(model: nn.Module, train_data: torch.Tensor | tuple[torch.Tensor, ...] | 
     * ``batch_transform`` is applied to each batch (e.g. dynamic binarization).
     * ``callback(epoch, model)`` may return extra numbers (a metric) to log.
     * One line per epoch is printed (every ``print_every`` epochs; by default
-      about ten lines in all, always including the last epoch).
+      about ten lines in all, always including the last epoch). With a
+      batch-making function there are no epochs over a data set, so the line
+      counts steps instead: ``Step 800/7200``.
 
     Before the first step the settings are checked (whole numbers ≥ 1, a
     positive learning rate) and so is a data tensor (:func:`data_problem`):
@@ -202,7 +204,8 @@ def fit(model: nn.Module, train_data: torch.Tensor | tuple[torch.Tensor, ...] | 
                 history.setdefault(key, []).append(value)
             if verbose and (epoch % print_every == 0 or epoch == epochs):
                 shown = {k: v for k, v in values.items() if k != "seconds"}
-                bar.write(format_epoch(epoch, epochs, shown))
+                bar.write(format_epoch(epoch, epochs, shown) if isinstance(train_data, torch.Tensor)
+                          else format_epoch(epoch * steps, epochs * steps, shown, unit="Step"))
     finally:
         bar.close()
         model.eval()
@@ -605,9 +608,14 @@ def load_record(checkpoint: str | Path, how_to_make: str, keys: tuple[str, ...] 
     return record
 
 
-def add_script_arguments(parser: argparse.ArgumentParser, out: Path = CHECKPOINTS) -> None:
-    """The options of every script that makes shipped checkpoints: --seed, --threads, --device, --note, --out."""
-    parser.add_argument("--seed", type=int, default=0)
+def add_script_arguments(parser: argparse.ArgumentParser, out: Path = CHECKPOINTS, *,
+                         several_seeds: bool = False) -> None:
+    """The options of every script that makes shipped checkpoints: --seed (or --seeds, one model per seed,
+    with ``several_seeds``), --threads, --device, --note, --out."""
+    if several_seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds, one model per seed")
+    else:
+        parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
