@@ -128,7 +128,8 @@ def show_factor_examples(resolution: int = 64, count: int = 8) -> plt.Figure:
 @torch.no_grad()
 def latent_traversal(model: torch.nn.Module, x: torch.Tensor, limit: float = 3.0, steps: int = 9) -> torch.Tensor:
     """Decode the code of image ``x`` (1, 1, R, R) with one latent at a time swept over [−limit, limit]
-    and the others kept at x's posterior mean: pixel probabilities of shape (latent_dim, steps, 1, R, R)."""
+    and the others kept at x's posterior mean: pixel probabilities of shape (latent_dim, steps, 1, R, R).
+    A flat digit ``x`` (1, 784) gives flat images, (latent_dim, steps, 784)."""
     mu, _ = model.encode(x)
     latent_dim = mu.shape[1]
     values = torch.linspace(-limit, limit, steps, device=mu.device)
@@ -149,7 +150,7 @@ def show_traversals(model: torch.nn.Module, x: torch.Tensor, kl: torch.Tensor, a
     if ax is None:
         _, ax = plt.subplots(figsize=(steps * 0.6 + 1.6, latent_dim * 0.6 + 0.6))
     image_grid(images[order].flatten(0, 1), ncols=steps, ax=ax, title=title)
-    side = images.shape[-1]
+    side = as_images(images[0]).shape[-1]  # (1, R, R) sprites or flat 784-pixel digits
     ax.set_yticks([r * (side + 1) + side / 2 for r in range(latent_dim)])
     ax.set_yticklabels([f"z{j}  KL {float(kl[j]):.2f}" + ("" if active[j] else "  (inactive)") for j in order.tolist()],
                        fontsize=8)
