@@ -120,13 +120,13 @@ def examples_step(model, optimizer, x):
 
 
 class ConvBatchNormVAE(nn.Module):
-    """A convolutional VAE with batch norm, an ``encoder`` and a ``decoder`` module, a log-σ² head made from a
-    softplus-free linear layer, torch.distributions for z, and logits out."""
+    """A convolutional VAE with batch norm, an ``encoder`` and a ``decoder`` module (no encode/decode methods),
+    μ and log σ² from one layer split in two, torch.distributions for z, and logits out."""
 
     def __init__(self, latents=6):
         super().__init__()
-        self.encoder = nn.Sequential(nn.Conv2d(1, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(),
-                                     nn.Conv2d(8, 16, 4, 2, 1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 7 * 7, 2 * latents))
+        self.encoder = nn.Sequential(nn.Conv2d(1, 8, 4, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 4, 2, 1),
+                                     nn.ReLU(), nn.Flatten(), nn.Linear(16 * 7 * 7, 2 * latents))
         self.decoder = nn.Sequential(nn.Linear(latents, 16 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (16, 7, 7)),
                                      nn.ConvTranspose2d(16, 8, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(8, 1, 4, 2, 1))
 

@@ -10,15 +10,17 @@ their own (``lesson03.py`` holds lesson 03's). Notebooks use the exercise object
 ``exercises.batched_kl.check(fn)``.
 """
 
-from vaecourse.exercises import lesson01, lesson02, lesson03, lesson04, lesson06
+from vaecourse.exercises import lesson01, lesson02, lesson03, lesson04, lesson06, lesson08
 from vaecourse.exercises.core import Exercise, NotAttempted, Rejected
 from vaecourse.exercises.lesson01 import pca_reconstruction
 from vaecourse.exercises.lesson02 import mc_elbo
 from vaecourse.exercises.lesson03 import batched_kl
 from vaecourse.exercises.lesson04 import reparameterized_sampler
 from vaecourse.exercises.lesson06 import mig_per_factor
+from vaecourse.exercises.lesson08 import fix_the_step, which_bug
 
 __all__ = [
-    'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson06', 'Exercise', 'NotAttempted', 'Rejected',
-    'pca_reconstruction', 'mc_elbo', 'batched_kl', 'reparameterized_sampler', 'mig_per_factor',
+    'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson06', 'lesson08', 'Exercise', 'NotAttempted', 'Rejected',
+    'pca_reconstruction', 'mc_elbo', 'batched_kl', 'reparameterized_sampler', 'mig_per_factor', 'which_bug',
+    'fix_the_step',
 ]
