@@ -189,6 +189,40 @@ class DetachedZ(models.MLPVAE):
         return self.decode(z), mu, logvar
 
 
+class NoiseVariant(models.MLPVAE):
+    """The MLP VAE with ε drawn wrongly: ``noise(mu)`` replaces torch.randn_like(mu)."""
+
+    def __init__(self, noise):
+        super().__init__()
+        self.noise = noise
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(mu + torch.exp(0.5 * logvar) * self.noise(mu)), mu, logvar
+
+
+@pytest.mark.parametrize("noise, words", [
+    (lambda mu: torch.randn(mu.shape[1]).expand_as(mu), "shared by every image"),
+    (lambda mu: torch.randn(len(mu), 1).expand_as(mu), "shared by every latent"),
+    (torch.rand_like, "is not μ + σ·ε"),
+    (lambda mu: 0.5 * torch.randn_like(mu), "standard deviation 0.5"),
+])
+def test_wrongly_drawn_noise_is_flagged(noise, words, digits):
+    torch.manual_seed(0)
+    report = diagnose(NoiseVariant(noise), digits[0], losses.beta_vae_loss(1.0))
+    assert report.problems == ["z_spread"] and words in report["z_spread"].message, str(report)
+
+
+def test_a_kl_without_gradient_is_flagged(digits):
+    def detached_kl(model, x):
+        logits, mu, logvar = model(x)
+        return losses.bernoulli_nll(logits, x).mean() + losses.gaussian_kl(mu.detach(), logvar.detach()).mean()
+
+    torch.manual_seed(0)
+    report = diagnose(models.MLPVAE(), digits[0], detached_kl)
+    assert report.problems == ["kl_gradient"] and "no gradient" in report["kl_gradient"].message
+
+
 def test_a_z_drawn_without_the_trick_is_flagged(digits):
     torch.manual_seed(0)
     report = diagnose(DetachedZ(), digits[0], losses.beta_vae_loss(1.0))

@@ -226,11 +226,6 @@ class Run:
         return sum(values) / len(values)
 
 
-def probabilities(model: nn.Module, decoded: torch.Tensor) -> torch.Tensor:
-    """The pixel probabilities of a decoder's output (logits unless the model says it outputs probabilities)."""
-    return decoded if getattr(model, "outputs_probabilities", False) else torch.sigmoid(decoded)
-
-
 def honest_log_likelihood(model: nn.Module):
     """The Bernoulli log-likelihood for :func:`vaecourse.metrics.elbo_estimate` in the model's own output
     convention (probabilities are clamped at 10⁻⁶ from 0 and 1, so a saturated pixel costs at most 13.8 nats)."""

@@ -165,9 +165,13 @@ def _part(model: nn.Module, method: str, module: str):
 def watching(model: nn.Module) -> Iterator[_Watch]:
     """Record the calls of ``model``'s forward, encoder and decoder (the z it decodes) inside the block."""
     watch = _Watch()
-    hooks = [model.register_forward_pre_hook(lambda m, args: watch.training.append(m.training)
-                                              or setattr(watch, "forward_calls", watch.forward_calls + 1))]
     patched: list[str] = []
+
+    def on_forward(module, args):
+        watch.forward_calls += 1
+        watch.training.append(module.training)
+
+    hooks = [model.register_forward_pre_hook(on_forward)]
 
     def on_decode(z):
         watch.decoder_inputs.append(z.detach())
@@ -217,23 +221,25 @@ def _close(a: float, b: float, rel: float = 1e-3, abs_: float = 1e-3) -> bool:
 
 class KnownOutputs(nn.Module):
     """Stands in for the learner's model in the loss tests: ``decoded`` (a batch of decoder outputs) and the same
-    (μ, log σ²) rows for every image, whatever the input. A zero parameter gives the loss a gradient."""
+    (μ, log σ²) rows for every image, whatever the input. Three zero parameters, added to the decoder's output,
+    to μ and to log σ², carry the loss's gradient with respect to each (summed over its elements)."""
 
     def __init__(self, decoded: torch.Tensor, mu_row: torch.Tensor, logvar_row: torch.Tensor):
         super().__init__()
-        self.anchor = nn.Parameter(torch.zeros((), device=decoded.device))
+        zero = torch.zeros((), device=decoded.device)
+        self.shift_decoded, self.shift_mu, self.shift_logvar = (nn.Parameter(zero.clone()) for _ in range(3))
         self.decoded, self.mu_row, self.logvar_row = decoded, mu_row, logvar_row
         self.latent_dim = len(mu_row)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(x)
-        return self.mu_row.expand(n, -1) + self.anchor, self.logvar_row.expand(n, -1) + self.anchor
+        return self.mu_row.expand(n, -1) + self.shift_mu, self.logvar_row.expand(n, -1) + self.shift_logvar
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoded[:len(z)] + self.anchor
+        return self.decoded[:len(z)] + self.shift_decoded
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
@@ -248,6 +254,19 @@ class _LossProbe:
 
     def __call__(self, convention: str, mu: float = 0.0, logvar: float = 0.0, x: torch.Tensor | None = None,
                  saturated: bool = False) -> float:
+        stand_in, x = self.stand_in(convention, mu, logvar, x, saturated)
+        with seeded(0, x.device):
+            return float(loss_value(self.loss_fn(stand_in, x)).detach())
+
+    def kl_gradients(self, convention: str, mu: float, logvar: float) -> tuple[float, float]:
+        """The loss's gradient with respect to μ and to log σ² (each summed over all images and latents)."""
+        stand_in, x = self.stand_in(convention, mu, logvar)
+        with seeded(0, x.device):
+            loss_and_gradient(stand_in, x, self.loss_fn)
+        return tuple(float(p.grad) if p.grad is not None else 0.0 for p in (stand_in.shift_mu, stand_in.shift_logvar))
+
+    def stand_in(self, convention: str, mu: float = 0.0, logvar: float = 0.0, x: torch.Tensor | None = None,
+                 saturated: bool = False) -> tuple[KnownOutputs, torch.Tensor]:
         x = self.x if x is None else x
         if saturated:      # p = 1 where the pixel is above ½, else p = 0, exactly
             ink = (x > 0.5).reshape(len(x), *self.shape)
@@ -257,9 +276,7 @@ class _LossProbe:
             decoded = torch.full((len(x), *self.shape), 0.5 if convention == "probabilities" else 0.0)
         decoded = decoded.to(x.device)
         row = torch.ones(self.latent_dim, device=x.device)
-        stand_in = KnownOutputs(decoded, mu * row, logvar * row)
-        with seeded(0, x.device):
-            return float(loss_value(self.loss_fn(stand_in, x)).detach())
+        return KnownOutputs(decoded, mu * row, logvar * row), x
 
 
 # --- The tests ---
@@ -402,6 +419,8 @@ def _loss_tests(probe: _LossProbe, x: torch.Tensor, model_convention: str, n_pix
     findings.append(_batch_finding(batch_factor, kl_factor))
     batch_scale = n if _close(kl_factor, 2.0) else 1
     findings.append(_kl_finding([k / batch_scale for k in kl_measured], probe.latent_dim, x.device, beta))
+    if findings[-1].passed:
+        findings.append(_kl_gradient_finding(probe, convention, sign * batch_scale * beta))
     saturated = probe(convention, saturated=True)
     findings.append(Finding("saturation", True, f"finite ({saturated:.1f}) when the decoder is sure, p = 0 or 1")
                     if math.isfinite(saturated) else
@@ -409,6 +428,23 @@ def _loss_tests(probe: _LossProbe, x: torch.Tensor, model_convention: str, n_pix
                             "or 1): log(0) is computed. Use F.binary_cross_entropy_with_logits on logits (or "
                             "F.binary_cross_entropy, which clamps the log); a trained decoder gets there."))
     return findings
+
+
+def _kl_gradient_finding(probe: _LossProbe, convention: str, scale: float) -> Finding:
+    """At μ = 2, σ² = 4 the KL's gradient, summed over images and latents, is d·μ = 2d for μ and d·½(σ² − 1) = 1.5d
+    for log σ² (per image: times the batch size if the loss sums over the batch)."""
+    mu, logvar = 2.0, math.log(4.0)
+    got = probe.kl_gradients(convention, mu, logvar)
+    want = (scale * probe.latent_dim * mu, scale * probe.latent_dim * 0.5 * (math.exp(logvar) - 1))
+    if all(_close(g, w, rel=1e-3) for g, w in zip(got, want)):
+        return Finding("kl_gradient", True, f"the KL's gradient is right: {got[0]:.4g} for μ and {got[1]:.4g} for "
+                       "log σ² at μ = 2, σ² = 4")
+    if all(abs(g) < 1e-9 for g in got):
+        return Finding("kl_gradient", False, "The KL has the right value but gives μ and log σ² no gradient: it is "
+                       "computed from detached numbers (.detach(), .item(), NumPy, torch.no_grad()), so nothing pulls "
+                       "the codes towards the prior. Compute it with torch operations on μ and log σ².")
+    return Finding("kl_gradient", False, f"At μ = 2, σ² = 4 the loss's gradient is {got[0]:.4g} for μ and {got[1]:.4g} "
+                   f"for log σ², but the KL's is {want[0]:.4g} and {want[1]:.4g}: part of it is detached or wrong.")
 
 
 def _recon_finding(per_image: float, match: tuple[str, str] | None, n_pixels: int) -> Finding:
@@ -506,6 +542,11 @@ def _z_spread(model: nn.Module, x: torch.Tensor) -> Finding:
                                "side?). Decode z = μ + σ·ε.")
             raw.append((z - mu, logvar))
             eps.append((z - mu) / torch.exp(0.5 * logvar))
+            for dim, whom in ((0, "every image of the batch"), (1, "every latent of an image")):
+                first = eps[-1].narrow(dim, 0, 1)
+                if eps[-1].shape[dim] > 1 and bool((eps[-1] - first).abs().max() < 1e-6):
+                    return Finding("z_spread", False, f"One ε is shared by {whom}: draw ε with the shape of μ "
+                                   "(torch.randn_like(std)), one number per image and latent.")
     eps = torch.cat(eps).double()
     n = eps.numel()
     mean, std = float(eps.mean()), float(eps.std())
