@@ -38,7 +38,7 @@ LOOK_AT = {
     "kl_wrong_sign": "Look at the sign of the logged KL.",
     "kl_sigma_for_variance": "It is only a few nats worse, and its posterior σ is larger than a correct run's.",
     "double_sigmoid": "Compare its loss with 784·ln 2 = 543.4 nats, and count its active latents.",
-    "bce_on_probabilities": "Look for NaN.",
+    "bce_on_probabilities": "Its numbers look like a healthy run's: only outputs that reach p = 0 or 1 show it.",
     "mean_over_pixels": "Look at the scale of its loss: is that nats per image?",
     "kl_weight_copied": "Look at the size of its KL and at how far its posterior σ is below 1.",
     "maximises_elbo": "Which way does its loss go?",
@@ -133,7 +133,7 @@ def fixed_train_step(model, optimizer, x):
 
 
 FIX_STEPS = 300          # the checker's short training run (batches of 128, Adam 10⁻³)
-ELBO_LEVEL = -140.0      # nats per image the test ELBO must reach after FIX_STEPS steps
+ELBO_LEVEL = -150.0      # nats per image after FIX_STEPS steps (the reference reaches −139, −142 in smoke mode)
 FIX_TEST_IMAGES = 2000
 
 
