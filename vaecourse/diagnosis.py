@@ -439,6 +439,9 @@ def _kl_gradient_finding(probe: _LossProbe, convention: str, scale: float) -> Fi
     if all(_close(g, w, rel=1e-3) for g, w in zip(got, want)):
         return Finding("kl_gradient", True, f"the KL's gradient is right: {got[0]:.4g} for μ and {got[1]:.4g} for "
                        "log σ² at μ = 2, σ² = 4")
+    if all(_close(-g, w, rel=1e-3) for g, w in zip(got, want)):
+        return Finding("kl_gradient", None, "not judged: the gradient is the KL's with the opposite sign, so the "
+                       "step backpropagates −loss (see step_direction)")
     if all(abs(g) < 1e-9 for g in got):
         return Finding("kl_gradient", False, "The KL has the right value but gives μ and log σ² no gradient: it is "
                        "computed from detached numbers (.detach(), .item(), NumPy, torch.no_grad()), so nothing pulls "
