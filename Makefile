@@ -44,7 +44,7 @@ bench: install
 	$(PY) scripts/bench_fit.py
 
 clean:
-	rm -rf $(VENV) artifacts .pytest_cache
+	rm -rf $(VENV) artifacts/browser .pytest_cache  # artifacts/checkpoints/ holds the models you trained: kept
 
 # --- Browser and Colab-compatibility tests (issue 7) ---
 # browser-deps: Debian's chromium for the browser test (Playwright comes with the `test` extra;

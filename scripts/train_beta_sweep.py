@@ -45,7 +45,7 @@ def train_one(beta: float, args: argparse.Namespace, device: torch.device) -> tu
         **result,
     }
     path = beta_vae.checkpoint_path(beta, args.resolution, Path(args.out))
-    train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
         "note": f"β={beta:g}, {args.steps} steps, MIG {result['mig']:.2f}", "beta": beta})
     train.save_record(path, record)
     print(f"β = {beta:g}: recon {result['recon']:.1f}  KL {result['kl']:.1f}  active units {result['active_units']}"
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
     parser.add_argument("--out", default=str(beta_vae.CHECKPOINTS))
     args = parser.parse_args()
+    train.check_writable(Path(args.out))  # before hours of training, not after
     if args.threads:
         torch.set_num_threads(args.threads)
     device = runtime.get_device(args.device)

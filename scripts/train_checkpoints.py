@@ -1,20 +1,23 @@
-"""Train lesson 05's models and ship them: small checkpoints and a record of each in data/checkpoints/.
+"""Train the MNIST models that lessons 01 and 05 load, and ship them: small checkpoints and a record of each.
 
-    python scripts/train_checkpoints.py                    # all five models, as shipped
+    python scripts/train_checkpoints.py                    # all seven models, as shipped
     python scripts/train_checkpoints.py --only z2_beta1    # one of them
-    python scripts/train_checkpoints.py --pytorch-examples # reproduce pytorch/examples' test loss (full MNIST)
+    python scripts/train_checkpoints.py --pytorch-examples # reproduce pytorch/examples' test loss
 
-The models are lesson 05's ``models.MLPVAE`` (784-400-latent) trained by ``vae_mnist.train_vae``
-(dynamically binarized digits, Adam 1e-3, batch 128, seed 0): the 20-D model with β ∈ {0.25, 1, 4, 16}
-(β = 1 is the lesson's main model) and a 2-D model (β = 1) for the latent map. Each is evaluated on the
-fixed binarization of the test set: the test ELBO (10 z samples per image), the IWAE bound (k = 5000 for
-the β = 1 models) and the active units. Weights are rounded to float16 (half the size; the recorded
-metrics are those of the rounded weights) and saved as ``vae_mnist_z{latent}_beta{β}.pt`` with
-``vae_mnist_z{latent}_beta{β}.json`` beside it: command, seed, date, device, data, settings, metrics.
+``deep_ae`` is lesson 01's deep autoencoder (``ae_mnist``: 784-512-128-2, squared error, 10 epochs) and
+``classifier`` the digit classifier that judges generated digits (``classifier``: a small CNN, 3 epochs);
+their records give the test error and the test accuracy. The VAEs are lesson 05's ``models.MLPVAE``
+(784-400-latent) trained by ``vae_mnist.train_vae`` (dynamically binarized digits, Adam 1e-3, batch 128,
+50 epochs, seed 0): the 20-D model with β ∈ {0.25, 1, 4, 16} (β = 1 is the lesson's main model) and a 2-D
+model (β = 1) for the latent map. Each is evaluated on the fixed binarization of MNIST's 10,000 test
+digits: the test ELBO (10 z samples per image), the IWAE bound (k = 5000 for the main model, 1000 for the
+2-D one, 100 for the others) and the active units. All weights are rounded to float16 (half the size; the
+recorded metrics are those of the rounded weights) and saved with a ``.json`` record beside each: command,
+seed, date, device, data, settings, metrics.
 
 ``--pytorch-examples`` instead trains the reference setup of pytorch/examples ``vae`` (grey values, no
-binarization, 10 epochs on full MNIST) and prints its test loss, which should be ≤ 106 (they report
-105.6); nothing is saved.
+binarization, 10 epochs on full MNIST) and prints its test loss (their own loop reaches 105.6;
+``scripts/bench_fit.py`` times both); nothing is saved.
 """
 
 from __future__ import annotations
@@ -29,9 +32,68 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vaecourse import data, models, runtime, train, vae_mnist  # noqa: E402
+from vaecourse import ae_mnist, classifier, data, losses, models, runtime, train, vae_mnist  # noqa: E402
 
 MODELS = {f"z20_beta{beta:g}": (20, beta) for beta in vae_mnist.SWEEP_BETAS} | {"z2_beta1": (2, 1.0)}
+OTHERS = ("deep_ae", "classifier")
+IWAE_K = {"z20_beta1": 5000, "z2_beta1": 1000}   # importance samples per test image; 100 for the others
+
+
+class Stopwatch:
+    """Wall-clock and CPU seconds (all threads of this process) of a ``with`` block: the CPU time is what
+    the training cost whatever else the machine was doing; the wall time is what a learner waits."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+    def record(self, prefix: str = "training") -> dict:
+        return {f"{prefix}_seconds": round(self.wall, 1), f"{prefix}_cpu_seconds": round(self.cpu, 1),
+                "torch_threads": torch.get_num_threads()}
+
+
+def save_shipped(path: Path, model: torch.nn.Module, history: train.History, record: dict, note: str) -> None:
+    """Save ``model`` as float16 with its history, and ``record`` as the ``.json`` beside it."""
+    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={"note": note})
+    train.save_record(path, record)
+    print(f"{path.name}: {note} -> {path}", flush=True)
+
+
+def train_deep_ae(digits: data.Digits, args: argparse.Namespace, device: torch.device) -> None:
+    """Lesson 01's deep autoencoder; the record gives its test squared error per image."""
+    runtime.seed_everything(args.seed)
+    model = ae_mnist.make_deep_autoencoder().to(device)
+    with Stopwatch() as clock:
+        history = ae_mnist.train_deep_autoencoder(model, digits.x_train, seed=args.seed)
+    model = model.half().float()
+    with torch.no_grad():
+        test_error = losses.squared_error(model(digits.x_test), digits.x_test).mean().item()
+    record = {**train.provenance(args.seed, device, args.note), "data": digits.source,
+              "train_images": len(digits.x_train), "model": "MLPAutoencoder 784-512-128-2-128-512-784, sigmoid output",
+              "epochs": ae_mnist.EPOCHS, "batch_size": 128, "lr": ae_mnist.LR, **clock.record(),
+              "final_train_loss": round(history["loss"][-1], 3), "test_squared_error": round(test_error, 3)}
+    save_shipped(Path(args.out) / ae_mnist.CHECKPOINT.name, model, history, record,
+                 f"{ae_mnist.EPOCHS} epochs; test squared error {test_error:.2f} per image")
+
+
+def train_classifier(digits: data.Digits, args: argparse.Namespace, device: torch.device) -> None:
+    """The digit classifier; the record gives its test accuracy."""
+    runtime.seed_everything(args.seed)
+    model = classifier.DigitClassifier().to(device)
+    with Stopwatch() as clock:
+        history = classifier.train_classifier(model, digits.x_train, digits.y_train, seed=args.seed)
+    model = model.half().float()
+    predicted = classifier.predict_proba(model, digits.x_test).argmax(dim=1)
+    accuracy = (predicted == digits.y_test).double().mean().item()
+    record = {**train.provenance(args.seed, device, args.note), "data": digits.source,
+              "train_images": len(digits.x_train), "model": "DigitClassifier (conv 16, conv 32, linear)",
+              "epochs": len(history["loss"]), "batch_size": 128, "lr": 1e-3, **clock.record(),
+              "test_accuracy": round(accuracy, 4), "test_images": len(digits.x_test)}
+    save_shipped(Path(args.out) / classifier.CHECKPOINT.name, model, history, record,
+                 f"test accuracy {accuracy:.2%}")
 
 
 def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: torch.device) -> dict:
@@ -39,17 +101,15 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
     latent_dim, beta = MODELS[name]
     runtime.seed_everything(args.seed)
     model = models.MLPVAE(latent_dim=latent_dim).to(device)
-    epochs = args.epochs or vae_mnist.epochs_for(len(digits.x_train))
+    epochs = args.epochs or vae_mnist.EPOCHS
     print(f"{name}: {epochs} epochs on {len(digits.x_train):,} images", flush=True)
-    start = time.perf_counter()
-    history = vae_mnist.train_vae(model, digits.x_train, beta=beta, epochs=epochs, seed=args.seed)
-    train_seconds = time.perf_counter() - start
+    with Stopwatch() as training:
+        history = vae_mnist.train_vae(model, digits.x_train, beta=beta, epochs=epochs, seed=args.seed)
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
     x_test = vae_mnist.fixed_binarization(digits.x_test)
-    k = args.iwae_k if beta == 1.0 else args.sweep_iwae_k
-    start = time.perf_counter()
-    result = vae_mnist.evaluate(model, x_test, k=k, seed=args.seed)
-    eval_seconds = time.perf_counter() - start
+    k = args.iwae_k if name == "z20_beta1" and args.iwae_k else IWAE_K.get(name, 100)
+    with Stopwatch() as evaluation:
+        result = vae_mnist.evaluate(model, x_test, k=k, seed=args.seed)
     record = {
         **train.provenance(args.seed, device, args.note),
         "data": digits.source, "train_images": len(digits.x_train),
@@ -57,17 +117,17 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
         "model": f"MLPVAE 784-400-{latent_dim}, Bernoulli decoder", "latent_dim": latent_dim, "beta": beta,
         "epochs": epochs, "batch_size": vae_mnist.BATCH_SIZE, "lr": vae_mnist.LR,
         "training": "dynamic binarization (a fresh Bernoulli draw per batch)",
-        "training_seconds": round(train_seconds, 1), "evaluation_seconds": round(eval_seconds, 1),
+        **training.record(), **evaluation.record("evaluation"),
         "final_train_loss": round(history["loss"][-1], 2),
         **{key: round(value, 3) if isinstance(value, float) else value for key, value in result.items()},
     }
     path = vae_mnist.checkpoint_path(latent_dim, beta, Path(args.out))
-    train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
-        "note": f"{epochs} epochs on the {digits.source}; test ELBO {result['elbo']:.1f}", "beta": beta})
+    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+        "note": f"{epochs} epochs on {digits.source}; test ELBO {result['elbo']:.1f}", "beta": beta})
     train.save_record(path, record)
     print(f"{name}: test ELBO {result['elbo']:.2f} (recon {result['recon']:.2f}, KL {result['kl']:.2f}), "
           f"IWAE (k={k}) {result['iwae']:.2f} vs ELBO {result['elbo_same_images']:.2f} on the same images, "
-          f"active units {result['active_units']}; training {train_seconds / 60:.1f} min -> {path}", flush=True)
+          f"active units {result['active_units']}; training {training.wall / 60:.1f} min -> {path}", flush=True)
     return record
 
 
@@ -82,10 +142,10 @@ def pytorch_examples(device: torch.device, seed: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", nargs="+", choices=sorted(MODELS), default=list(MODELS))
-    parser.add_argument("--epochs", type=int, default=None, help="default: vae_mnist.epochs_for(training set size)")
-    parser.add_argument("--iwae-k", type=int, default=5000, help="importance samples for the β = 1 models")
-    parser.add_argument("--sweep-iwae-k", type=int, default=100, help="importance samples for the other β")
+    parser.add_argument("--only", nargs="+", choices=sorted(MODELS) + list(OTHERS),
+                        default=list(OTHERS) + list(MODELS))
+    parser.add_argument("--epochs", type=int, default=None, help="VAE epochs (default: vae_mnist.EPOCHS)")
+    parser.add_argument("--iwae-k", type=int, default=None, help="importance samples for the main model (5000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
@@ -94,6 +154,7 @@ def main() -> None:
     parser.add_argument("--pytorch-examples", action="store_true",
                         help="reproduce the test loss of pytorch/examples (full MNIST, grey values, 10 epochs)")
     args = parser.parse_args()
+    train.check_writable(Path(args.out))  # before hours of training, not after
     if args.threads:
         torch.set_num_threads(args.threads)
     device = runtime.get_device(args.device)
@@ -103,7 +164,12 @@ def main() -> None:
         return
     digits = data.load_mnist(device)
     for name in args.only:
-        train_one(name, digits, args, device)
+        if name == "deep_ae":
+            train_deep_ae(digits, args, device)
+        elif name == "classifier":
+            train_classifier(digits, args, device)
+        else:
+            train_one(name, digits, args, device)
 
 
 if __name__ == "__main__":

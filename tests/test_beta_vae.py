@@ -28,6 +28,8 @@ def test_training_logs_mig_and_training_time(small_model):
     assert 0 < history["train_s"][0] < history["train_s"][1] <= history["seconds"][1]
     with pytest.raises(ValueError, match="at least evaluations"):
         beta_vae.train_beta_vae(models.ConvVAE(32), 1.0, steps=2, evaluations=3)
+    with pytest.raises(ValueError, match="evaluations must be at least 1"):
+        beta_vae.train_beta_vae(models.ConvVAE(32), 1.0, steps=2, evaluations=0)
 
 
 def test_evaluate_reports_the_sweep_metrics(small_model):
@@ -46,8 +48,9 @@ def test_checkpoint_paths_and_records(tmp_path):
     assert beta_vae.checkpoint_path(0.5, 64, tmp_path) == tmp_path / "beta_vae_64px_beta0.5.pt"
     with pytest.raises(FileNotFoundError, match="train_beta_sweep.py"):
         beta_vae.load_record(3.0, 32, tmp_path)
-    (tmp_path / "beta_vae_32px_beta3.json").write_text(json.dumps({"mig": 0.5}))
-    assert beta_vae.load_record(3.0, 32, tmp_path) == {"mig": 0.5}
+    record = {key: 1.0 for key in beta_vae.RECORD_KEYS} | {"mig": 0.5}
+    (tmp_path / "beta_vae_32px_beta3.json").write_text(json.dumps(record))
+    assert beta_vae.load_record(3.0, 32, tmp_path) == record
 
 
 def test_lesson_figures(small_model):

@@ -15,7 +15,7 @@ def requirement_list(text: str, key: str) -> list[str]:
 def test_dependencies_have_lower_bounds_only_and_match_environment_yml():
     pyproject = (ROOT / "pyproject.toml").read_text()
     environment = (ROOT / "environment.yml").read_text()
-    extras = re.findall(r'^(?:lab|test) = \[(.*?)\]', pyproject, re.M)
+    extras = re.findall(r'^(?:lab|test|bench) = \[(.*?)\]', pyproject, re.M)
     requirements = requirement_list(pyproject, "dependencies") + re.findall(r'"([^"]+)"', " ".join(extras))
     assert any(r.startswith("torch>=") for r in requirements)
     highest: dict[str, str] = {}  # a package named twice (core and the lab extra) takes its highest bound

@@ -1,5 +1,6 @@
 """Lesson 02's Monte Carlo ELBO exercise: the reference passes, every known mistake is named, other correct
-estimators pass, and a stub is "not attempted"."""
+estimators pass, and a stub is "not attempted". Estimators that repeat their draws (a seed inside) or ignore
+n_samples are named too."""
 
 import math
 
@@ -27,6 +28,41 @@ def test_stub_is_not_attempted(capsys):
     assert ex.use(mc_elbo) is exercises.lesson02.mc_elbo_reference
 
 
+def one_sample_whatever_n(model, x, q_mean, q_std, n_samples):
+    return exercises.lesson02.mc_elbo_reference(model, x, q_mean, q_std, 1)
+
+
+def at_most_100_samples(model, x, q_mean, q_std, n_samples):
+    return exercises.lesson02.mc_elbo_reference(model, x, q_mean, q_std, min(n_samples, 100))
+
+
+def own_seeded_generator(model, x, q_mean, q_std, n_samples):
+    generator = torch.Generator().manual_seed(123)  # the same draw on every call
+    q = toy.Gaussian.diagonal(q_mean, q_std)
+    z = q.sample(n_samples, generator)
+    return float(np.mean((model.log_joint(x, z) - q.log_prob(z)).numpy()))
+
+
+def numpy_seeded_inside(model, x, q_mean, q_std, n_samples):
+    np.random.seed(0)
+    return as_python_float_with_numpy_noise(model, x, q_mean, q_std, n_samples)
+
+
+def torch_seeded_inside(model, x, q_mean, q_std, n_samples):
+    torch.manual_seed(0)
+    return exercises.lesson02.mc_elbo_reference(model, x, q_mean, q_std, n_samples)
+
+
+def shifts_q_mean_in_place(model, x, q_mean, q_std, n_samples):
+    q_mean += 0.0 * q_mean + 1e-3  # "harmless" in-place nudge of an input
+    return exercises.lesson02.mc_elbo_reference(model, x, q_mean - 1e-3, q_std, n_samples)
+
+
+def changes_the_model(model, x, q_mean, q_std, n_samples):
+    model.bias -= 0.0 * model.bias + 1.0
+    return exercises.lesson02.mc_elbo_reference(model, x + 1.0, q_mean, q_std, n_samples)
+
+
 @pytest.mark.parametrize("wrong,phrase", [
     (exercises.lesson02._mc_elbo_no_log_prior, "missing the log p(z) term"),
     (exercises.lesson02._mc_elbo_no_entropy, "left out the −log q(z) term"),
@@ -36,6 +72,13 @@ def test_stub_is_not_attempted(capsys):
     (exercises.lesson02._mc_elbo_sum, "summed over the samples instead of averaging"),
     (exercises.lesson02._mc_elbo_variance_as_std, "q_std² where the standard deviation belongs"),
     (exercises.lesson02._mc_elbo_not_averaged, "one value per sample"),
+    (one_sample_whatever_n, "ignores n_samples"),
+    (at_most_100_samples, "ignores n_samples"),
+    (own_seeded_generator, "same estimate on every call"),
+    (numpy_seeded_inside, "same estimate on every call"),
+    (torch_seeded_inside, "re-seeds PyTorch's global random generator"),
+    (shifts_q_mean_in_place, "changed its input `q_mean` in place"),
+    (changes_the_model, "changed its input `model.bias` in place"),
 ], ids=lambda v: getattr(v, "__name__", "msg"))
 def test_each_known_mistake_is_named(wrong, phrase):
     status, message = ex.verdict(wrong)
@@ -72,21 +115,28 @@ def with_closed_form_kl(model, x, q_mean, q_std, n_samples):
     return model.log_likelihood(x, z).mean() - kl
 
 
-def as_python_float_with_own_seed(model, x, q_mean, q_std, n_samples):
-    generator = torch.Generator().manual_seed(123)  # deterministic: the same draw every call
+def as_python_float_with_numpy_noise(model, x, q_mean, q_std, n_samples):
+    eps = torch.from_numpy(np.random.standard_normal((n_samples, len(q_mean))))  # NumPy's global generator
     q = toy.Gaussian.diagonal(q_mean, q_std)
-    z = q.sample(n_samples, generator)
+    z = q_mean + q_std * eps
     return float(np.mean((model.log_joint(x, z) - q.log_prob(z)).numpy()))
+
+
+def with_half_the_samples(model, x, q_mean, q_std, n_samples):
+    """Wasteful but unbiased, and its spread still shrinks like 1/√n_samples."""
+    return exercises.lesson02.mc_elbo_reference(model, x, q_mean, q_std, max(1, n_samples // 2))
 
 
 def exact_answer(model, x, q_mean, q_std, n_samples):
     return toy.exact_elbo(model, x, toy.Gaussian.diagonal(q_mean, q_std))
 
 
-@pytest.mark.parametrize("right", [with_torch_distributions, with_closed_form_kl, as_python_float_with_own_seed,
-                                   exact_answer], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("right", [with_torch_distributions, with_closed_form_kl, as_python_float_with_numpy_noise,
+                                   with_half_the_samples, exact_answer], ids=lambda f: f.__name__)
 def test_other_correct_estimators_pass(right):
     assert ex.verdict(right)[0] == "correct", ex.verdict(right)[1]
+
+
 
 
 def test_crashes_wrong_types_and_other_errors_get_clear_messages():

@@ -1,6 +1,8 @@
 """Lessons 03 and 04's exercises: the batched KL and the reparameterized sampler. The reference passes, other
 correct answers pass, every known mistake is rejected with the message naming it, and a stub is "not attempted"."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -38,9 +40,47 @@ def via_sigma(mu, logvar):
     return -0.5 * torch.sum(1 + torch.log(sigma**2) - mu**2 - sigma**2, dim=-1)
 
 
-@pytest.mark.parametrize("right", [torch_distributions_kl, via_sigma], ids=lambda f: f.__name__)
+def per_latent_loop(mu, logvar):
+    total = torch.zeros(mu.shape[0], dtype=mu.dtype)
+    for j in range(mu.shape[1]):
+        total = total + 0.5 * (mu[:, j] ** 2 + torch.exp(logvar[:, j]) - 1 - logvar[:, j])
+    return total
+
+
+def log_of_exp(mu, logvar):
+    variance = torch.exp(logvar)
+    return 0.5 * (mu.pow(2) + variance - 1 - torch.log(variance)).sum(dim=1)
+
+
+@pytest.mark.parametrize("right", [torch_distributions_kl, via_sigma, per_latent_loop, log_of_exp],
+                         ids=lambda f: f.__name__)
 def test_kl_other_correct_answers_pass(right):
     assert kl_ex.verdict(right)[0] == "correct", kl_ex.verdict(right)[1]
+
+
+def log_det_form(mu, logvar):
+    """The multivariate textbook form ½(tr Σ + μᵀμ − k − log det Σ), with det Σ as a product: it over- or
+    underflows in float32 once Σ logvar passes about ±88."""
+    covariance_det = torch.prod(torch.exp(logvar), dim=-1)
+    return 0.5 * ((logvar.exp() + mu**2).sum(-1) - mu.shape[-1] - torch.log(covariance_det))
+
+
+def detached_logvar_inside_log(mu, logvar):
+    return 0.5 * (mu**2 + logvar.exp() - 1 - logvar.detach()).sum(-1)
+
+
+def mu_through_data(mu, logvar):
+    return 0.5 * (mu.data**2 + logvar.exp() - 1 - logvar).sum(-1)
+
+
+def centres_mu_in_place(mu, logvar):
+    mu.mul_(1.0).pow_(2)
+    return 0.5 * (mu + logvar.exp() - 1 - logvar).sum(-1)
+
+
+def kl_with_a_seed(mu, logvar):
+    torch.manual_seed(0)
+    return losses.gaussian_kl(mu, logvar)
 
 
 @pytest.mark.parametrize("wrong,phrase", [
@@ -58,6 +98,15 @@ def test_kl_other_correct_answers_pass(right):
     (exercises.lesson03._kl_batch_reduced, "reduced over the batch too"),
     (lambda mu, logvar: losses.gaussian_kl(mu, logvar).sum(), "reduced over the batch too"),
     (exercises.lesson03._kl_summed_over_batch, "instead of the latents"),
+    (exercises.lesson03._kl_no_minus_one, "left out the −1"),
+    (exercises.lesson03._kl_reversed, "reverse KL"),
+    (lambda mu, logvar: 0.5 * (mu**2 / logvar.exp() + 1 / logvar.exp() + logvar - 1).sum(-1), "reverse KL"),
+    (log_det_form, "numerically fragile"),
+    (lambda mu, logvar: 0.5 * (mu**2 + torch.exp(logvar) - 1 - torch.log(logvar)).sum(-1), "NaN"),
+    (detached_logvar_inside_log, "gradient with respect to `logvar` is wrong"),
+    (mu_through_data, "No gradient reaches `mu`"),
+    (centres_mu_in_place, "changed its input `mu` in place"),
+    (kl_with_a_seed, "re-seeds PyTorch's global random generator"),
 ], ids=lambda v: getattr(v, "__name__", "case"))
 def test_kl_each_known_mistake_is_named(wrong, phrase):
     status, message = kl_ex.verdict(wrong)
@@ -120,11 +169,14 @@ CORRECT_SAMPLERS = {
                                                                                          torch.ones_like(mu)),
     "rsample": lambda mu, logvar: torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).rsample(),
     "sqrt of variance": lambda mu, logvar: mu + torch.sqrt(logvar.exp()) * torch.randn_like(mu),
-    "own generator": lambda mu, logvar: mu + torch.exp(0.5 * logvar) * torch.randn(
-        mu.shape, generator=torch.Generator().manual_seed(12345)),
+    "own generator, made once": lambda mu, logvar: mu + torch.exp(0.5 * logvar) * torch.randn(
+        mu.shape, generator=GENERATOR_MADE_ONCE),
     "numpy noise": lambda mu, logvar: mu + torch.exp(0.5 * logvar) * torch.from_numpy(
-        np.random.default_rng(7).standard_normal(tuple(mu.shape))).float(),
+        np.random.standard_normal(tuple(mu.shape))).float(),
+    "box-muller": lambda mu, logvar: mu + torch.exp(0.5 * logvar) * torch.sqrt(
+        -2 * torch.log(1 - torch.rand_like(mu))) * torch.cos(2 * math.pi * torch.rand_like(mu)),
 }
+GENERATOR_MADE_ONCE = torch.Generator().manual_seed(12345)
 
 
 @pytest.mark.parametrize("name", CORRECT_SAMPLERS)
@@ -135,6 +187,25 @@ def test_sampler_any_correct_source_of_noise_passes(name):
 
 def std(logvar):
     return torch.exp(0.5 * logvar)
+
+
+def with_a_seed_inside(mu, logvar):
+    torch.manual_seed(0)
+    return mu + std(logvar) * torch.randn_like(mu)
+
+
+def numpy_seeded_inside(mu, logvar):
+    np.random.seed(1)
+    return mu + std(logvar) * torch.from_numpy(np.random.standard_normal(tuple(mu.shape))).float()
+
+
+def antithetic_pairs(mu, logvar):
+    half = torch.randn((mu.shape[0] + 1) // 2, mu.shape[1])
+    return mu + std(logvar) * torch.cat([half, -half])[: mu.shape[0]]
+
+
+def adds_noise_in_place(mu, logvar):
+    return mu.add_(std(logvar) * torch.randn_like(mu))
 
 
 @pytest.mark.parametrize("wrong,phrase", [
@@ -155,6 +226,20 @@ def std(logvar):
     (lambda mu, logvar: (mu + std(logvar) * torch.randn_like(mu)).mean(dim=0), "shape"),
     (lambda mu, logvar: (mu + std(logvar) * torch.randn_like(mu))[:, 0], "shape"),
     (lambda mu, logvar: mu @ logvar, "raised RuntimeError"),
+    (lambda mu, logvar: mu + 0 * logvar, "no noise was added"),
+    (lambda mu, logvar: mu.clone(), "no noise was added"),
+    (lambda mu, logvar: mu + std(logvar) * (2 * torch.rand_like(mu) - 1) * math.sqrt(3), "is uniform"),
+    (lambda mu, logvar: mu + std(logvar) * (2 * torch.randint(0, 2, mu.shape).float() - 1), "two values"),
+    (lambda mu, logvar: mu + std(logvar) * torch.distributions.Laplace(0.0, 0.5**0.5).sample(mu.shape),
+     "is not Gaussian"),
+    (lambda mu, logvar: mu + std(logvar) * torch.randn(mu.shape, generator=torch.Generator().manual_seed(3)),
+     "same z on every call"),
+    (numpy_seeded_inside, "same z on every call"),
+    (with_a_seed_inside, "re-seeds PyTorch's global random generator"),
+    (adds_noise_in_place, "changed its input `mu` in place"),
+    (lambda mu, logvar: mu + std(logvar.data) * torch.randn_like(mu), "No gradient reaches logvar"),
+    (antithetic_pairs, "repeat within the batch"),
+    (lambda mu, logvar: mu + std(logvar) * torch.randn(mu.shape, dtype=torch.float64), "torch.float64 but mu"),
 ], ids=lambda v: v if isinstance(v, str) else "case")
 def test_sampler_each_known_mistake_is_named(wrong, phrase):
     status, message = sampler_ex.verdict(wrong)

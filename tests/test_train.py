@@ -116,3 +116,77 @@ def test_record_is_written_beside_its_checkpoint_and_read_back(tmp_path):
     assert record["device"].startswith("CPU") and record["command"].startswith("python ")
     with pytest.raises(FileNotFoundError, match="train it"):
         train.load_record(tmp_path / "other.pt", "train it")
+
+
+# --- Issue 13: every setting and the data are checked before the first step ---
+
+@pytest.mark.parametrize("settings, says", [
+    ({"epochs": -3}, "epochs must be a whole number ≥ 1; got -3"),
+    ({"epochs": 0}, "epochs must be"),
+    ({"epochs": 2.5}, "epochs must be"),
+    ({"epochs": True}, "epochs must be"),
+    ({"epochs": 1, "batch_size": 0}, "batch_size must be a whole number ≥ 1; got 0"),
+    ({"epochs": 1, "lr": 0.0}, "lr .* must be a positive number"),
+    ({"epochs": 1, "lr": float("nan")}, "lr .* must be a positive number"),
+    ({"epochs": 1, "print_every": 0}, "print_every must be"),
+    ({"epochs": 1, "steps_per_epoch": 3}, "steps_per_epoch is for a batch-making function"),
+])
+def test_fit_rejects_settings_that_would_do_nothing_or_crash(settings, says):
+    x, ae = small_problem()
+    before = [p.clone() for p in ae.parameters()]
+    with pytest.raises(ValueError, match=says):
+        train.fit(ae, x, squared_error_loss, verbose=False, **settings)
+    assert all(torch.equal(a, b) for a, b in zip(before, ae.parameters()))  # nothing was trained
+
+
+@pytest.mark.parametrize("steps", [0, -1, None])
+def test_fit_needs_steps_for_a_batch_function(steps):
+    _, ae = small_problem()
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        train.fit(ae, lambda n: torch.rand(n, 784), squared_error_loss, epochs=1, steps_per_epoch=steps)
+
+
+def test_fit_on_empty_data_says_so():
+    _, ae = small_problem()
+    with pytest.raises(ValueError, match="The training data is empty"):
+        train.fit(ae, torch.empty(0, 784), squared_error_loss, epochs=1, verbose=False)
+
+
+def test_fit_names_bad_data_instead_of_blaming_the_learning_rate():
+    x, ae = small_problem()
+    x_nan = x.clone()
+    x_nan[3, 5] = float("nan")
+    with pytest.raises(ValueError, match="1 NaN or infinite values") as error:
+        train.fit(ae, x_nan, squared_error_loss, epochs=1, verbose=False)
+    assert "learning rate cannot fix" in str(error.value)
+    with pytest.raises(ValueError, match="raw pixel values .* divide by 255"):
+        train.fit(ae, (x * 255).round(), squared_error_loss, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="dtype torch.uint8.*x.float\\(\\) / 255"):
+        train.fit(ae, (x * 255).to(torch.uint8), squared_error_loss, epochs=1, verbose=False)
+
+
+def test_divergence_from_generated_bad_batches_blames_the_data():
+    _, ae = small_problem()
+    with pytest.raises(FloatingPointError, match="because of the data: in the last batch, the training data has"):
+        train.fit(ae, lambda n: torch.full((n, 784), float("nan")), squared_error_loss, epochs=1,
+                  steps_per_epoch=2, verbose=False)
+
+
+def test_fit_serves_images_and_labels_together():
+    x = torch.rand(50, 3)
+    y = torch.arange(50)
+    seen = []
+
+    def loss_fn(model, batch):
+        images, labels = batch
+        seen.append((images, labels))
+        assert torch.equal(images, x[labels])                      # rows stay paired through the shuffle
+        return {"loss": model(images).pow(2).mean()}
+
+    history = train.fit(torch.nn.Linear(3, 1), (x, y), loss_fn, epochs=2, batch_size=16, verbose=False)
+    first_epoch = torch.cat([labels for _, labels in seen[:4]])
+    assert len(history["loss"]) == 2 and len(seen) == 8 and sorted(first_epoch.tolist()) == list(range(50))
+    with pytest.raises(ValueError, match="same length"):
+        train.fit(torch.nn.Linear(3, 1), (x, y[:40]), loss_fn, epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="raw pixel values"):
+        train.fit(torch.nn.Linear(3, 1), (x * 0 + 200.0, y), loss_fn, epochs=1, verbose=False)

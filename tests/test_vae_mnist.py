@@ -10,13 +10,6 @@ from vaecourse import data, metrics, models, train, vae_mnist
 SHIPPED = sorted(vae_mnist.CHECKPOINTS.glob("vae_mnist_z*_beta*.pt"))
 
 
-def test_epochs_follow_the_training_set_size():
-    assert vae_mnist.epochs_for(4000) == 50 and vae_mnist.epochs_for(60_000) == 10
-    assert vae_mnist.epochs_for(1000) == 200
-    with pytest.raises(ValueError, match="empty"):
-        vae_mnist.epochs_for(0)
-
-
 def test_checkpoint_names():
     assert vae_mnist.checkpoint_path(20, 1.0).name == "vae_mnist_z20_beta1.pt"
     assert vae_mnist.checkpoint_path(20, 0.25).name == "vae_mnist_z20_beta0.25.pt"
@@ -68,6 +61,7 @@ def test_shipped_checkpoints_load_and_reproduce_their_recorded_elbo():
     digits = data.load_mnist()
     x_test = vae_mnist.fixed_binarization(digits.x_test)
     assert len(SHIPPED) == 5
+    assert len(x_test) == 10_000                                # MNIST's own test set, all of it
     total_bytes = 0
     for path in SHIPPED:
         record = json.loads(path.with_suffix(".json").read_text())
@@ -85,3 +79,16 @@ def test_shipped_checkpoints_load_and_reproduce_their_recorded_elbo():
 def test_missing_record_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="train_checkpoints.py"):
         vae_mnist.load_record(20, 1.0, folder=tmp_path)
+
+
+def test_train_vae_checks_its_arguments_before_training():
+    model = models.MLPVAE(hidden=16, latent_dim=2)
+    x = torch.rand(64, 784)
+    with pytest.raises(ValueError, match="epochs must be a whole number ≥ 1; got 0"):  # not "0 means default"
+        vae_mnist.train_vae(model, x, epochs=0, verbose=False)
+    with pytest.raises(ValueError, match="grey values in \\[0, 1\\].*from 0 to 255: divide pixel bytes by 255"):
+        vae_mnist.train_vae(model, (x * 255).round(), epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="from -1.5 to"):  # normalised by a mean and std
+        vae_mnist.train_vae(model, torch.cat([x, torch.full((1, 784), -1.5)]), epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        vae_mnist.train_vae(model, torch.cat([x, torch.full((1, 784), float("nan"))]), epochs=1, verbose=False)

@@ -51,7 +51,10 @@ def test_latent_explorer_draws_the_decoded_code_and_marks_it_on_the_map(vae2):
     assert image[0, 0] == pytest.approx(torch.sigmoid(torch.tensor(1.0)).item())
     assert image[-1, -1] == pytest.approx(torch.sigmoid(torch.tensor(-2.0)).item())
     marker = left.lines[-1].get_xydata()[0]
-    assert marker.tolist() == [1.0, -2.0] and left.get_xlabel() == "$z_1$" and left.get_title()
+    assert marker.tolist() == [1.0, -2.0] and left.get_xlabel().startswith("$z_1$") and left.get_title()
+    assert left.lines[-1].get_clip_on() is False and left.get_xlim()[1] > 3.0   # the cross is never cut at z = ±3
+    outside = int((codes.abs() > left.get_xlim()[1]).any(dim=1).sum())
+    assert (f"{outside} of 50 codes lie outside" in left.get_xlabel()) == (outside > 0)
     plt.close(fig)
     fig = widgets.plot_latent_explorer(vae2, [0.3])  # no map: the image only
     assert len(fig.axes) == 1 and "z = (+0.30, 0, …)" in fig.axes[0].get_title()
@@ -88,16 +91,27 @@ def test_tradeoff_plot_marks_the_chosen_beta():
     plt.close("all")
 
 
-def test_latent_grid_runs_over_prior_quantiles_in_reading_order():
-    grid = plots.latent_grid(CodeAsImage(), n=5)
+def test_latent_grid_runs_over_evenly_spaced_codes_in_reading_order():
+    grid = plots.latent_grid(CodeAsImage(), n=5, limit=2.0)
     assert grid.shape == (25, 784)
     z1, z2 = torch.logit(grid[:, 0]), torch.logit(grid[:, -1])
     top_left, bottom_right = 0, 24
-    assert z1[top_left] == pytest.approx(-1.6449, abs=1e-3) and z2[top_left] == pytest.approx(1.6449, abs=1e-3)
-    assert z1[bottom_right] == pytest.approx(1.6449, abs=1e-3) and z2[bottom_right] == pytest.approx(-1.6449, abs=1e-3)
-    assert z1[2] == pytest.approx(0.0, abs=1e-5)
+    assert z1[top_left] == pytest.approx(-2.0, abs=1e-4) and z2[top_left] == pytest.approx(2.0, abs=1e-4)
+    assert z1[bottom_right] == pytest.approx(2.0, abs=1e-4) and z2[bottom_right] == pytest.approx(-2.0, abs=1e-4)
+    assert z1[2] == pytest.approx(0.0, abs=1e-5) and z1[1] == pytest.approx(-1.0, abs=1e-4)
     with pytest.raises(ValueError, match="2-D latent"):
         plots.latent_grid(models.MLPVAE(hidden=8, latent_dim=3))
-    ax = plots.show_latent_manifold(CodeAsImage(), n=5)
-    assert ax.get_title() and ax.get_xlabel().startswith("$z_1$")
+    with pytest.raises(ValueError, match="n ≥ 2"):
+        plots.latent_grid(CodeAsImage(), n=1)
+
+
+def test_manifold_is_drawn_in_z_coordinates_beside_the_codes():
+    ax = plots.show_latent_manifold(CodeAsImage(), n=5, limit=2.0)
+    edge = plots.latent_extent(5, 2.0)
+    assert edge == pytest.approx(2.5)                                  # cell centres at ±2, edges half a cell out
+    assert ax.get_xlim() == pytest.approx((-edge, edge)) and ax.images[-1].get_extent() == pytest.approx(
+        [-edge, edge, -edge, edge])
+    assert ax.get_title() and ax.get_xlabel() == "$z_1$"
+    codes = torch.tensor([[0.0, 0.0], [2.6, 0.0], [0.0, -3.0], [2.4, 2.4]])
+    assert plots.codes_outside(codes, edge) == 2
     plt.close("all")

@@ -36,8 +36,9 @@ def train_beta_vae(model: models.ConvVAE, beta: float, steps: int = STEPS, evalu
     MIG is measured ``evaluations`` times along the way (on ``mig_samples`` sprites) and logged with
     ``step`` (steps done) and ``train_s``, the training time so far without the time spent measuring.
     """
-    if steps < evaluations:
-        raise ValueError(f"steps ({steps}) must be at least evaluations ({evaluations}).")
+    if evaluations < 1 or steps < evaluations:
+        raise ValueError(f"evaluations must be at least 1 and steps at least evaluations; got steps = {steps}, "
+                         f"evaluations = {evaluations}.")
     device = next(model.parameters()).device
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)  # the same numbers, ~20% faster convolutions on a CPU
@@ -78,7 +79,15 @@ def evaluate(model: models.ConvVAE, n_samples: int = 10_000, seed: int = 1) -> d
             "mig_per_factor": dict(zip(dsprites.FACTOR_NAMES, [round(v, 4) for v in mig.per_factor.tolist()]))}
 
 
+RECORD_KEYS = ("device", "note", "training_seconds", "recon", "kl", "mig")  # what lesson 06 prints from a record
+
+
 def load_record(beta: float, resolution: int = 32, folder: Path = CHECKPOINTS) -> dict:
-    """The record written beside a shipped checkpoint: how it was made and what it measured."""
+    """The record written beside a shipped checkpoint: how it was made and what it measured.
+
+    A missing or damaged record, or one without :data:`RECORD_KEYS`, is a ``train.RecordError`` naming the
+    file and the fix; the lesson catches it and runs on without the recorded numbers.
+    """
     return train.load_record(checkpoint_path(beta, resolution, folder),
-                             f"run scripts/train_beta_sweep.py --resolution {resolution} to make the sweep")
+                             f"run scripts/train_beta_sweep.py --resolution {resolution} to make the sweep",
+                             RECORD_KEYS)

@@ -13,6 +13,7 @@ In smoke mode (see :mod:`vaecourse.runtime`) the split is cut to a small fixed s
 from __future__ import annotations
 
 import hashlib
+import math
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -89,14 +90,21 @@ def check_arrays(arrays: dict[str, np.ndarray], path: Path, shapes: dict | None 
                                 + RESTORE.format(name=path.name) + ".")
 
 
+def is_lfs_pointer(path: Path) -> bool:
+    """Whether ``path`` is a Git LFS pointer (a small text file standing in for data not yet pulled)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(64).startswith(b"version https://git-lfs")
+    except OSError:
+        return False  # unreadable: the caller's own read will say why
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` file, or a :class:`DataFileError` naming the file and the fix."""
     fix = RESTORE.format(name=path.name)
     if not path.exists():
         raise DataFileError(f"The course's MNIST file {path} is missing: {fix}.")
-    with open(path, "rb") as f:
-        head = f.read(64)
-    if head.startswith(b"version https://git-lfs"):
+    if is_lfs_pointer(path):
         raise DataFileError(f"{path} is a Git LFS pointer, not the data: run `git lfs pull`, or {fix}.")
     try:
         with np.load(path, allow_pickle=False) as f:
@@ -139,6 +147,18 @@ def load_mnist(device: torch.device | str = "cpu", path: str | Path | None = Non
     return _to_digits(arrays, source, device)
 
 
+def check_grey_values(x: torch.Tensor, why: str) -> None:
+    """Raise a ValueError (saying ``why`` they must be) unless ``x`` holds grey values in [0, 1].
+
+    NaN and infinite values are left to ``train.fit``, which names them.
+    """
+    if len(x) and x.is_floating_point():
+        low, high = (float(v) for v in torch.aminmax(x))
+        if math.isfinite(low) and math.isfinite(high) and not 0 <= low <= high <= 1:
+            raise ValueError(f"The images must be grey values in [0, 1] ({why}), but they range from {low:g} to "
+                             f"{high:g}: divide pixel bytes by 255 and do not normalise by a mean and std.")
+
+
 def binarize(x: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """Fixed binarization: pixels above ``threshold`` become 1, the rest 0."""
     return (x > threshold).to(x.dtype)
@@ -152,16 +172,18 @@ def binarize_dynamic(x: torch.Tensor) -> torch.Tensor:
     return torch.bernoulli(x)
 
 
-def batches(x: torch.Tensor, batch_size: int, shuffle: bool = True,
-            generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-    """Yield mini-batches of ``x`` by indexing the tensor where it lives (no copies to the device)."""
+def batches(x: torch.Tensor | tuple[torch.Tensor, ...], batch_size: int, shuffle: bool = True,
+            generator: torch.Generator | None = None) -> Iterator[torch.Tensor | tuple[torch.Tensor, ...]]:
+    """Yield mini-batches of ``x`` by indexing the tensor where it lives (no copies to the device).
+
+    ``x`` may be a tuple of tensors with one row per example (images and labels): each batch is then the
+    tuple of the same rows of each.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    n = len(x)
-    if shuffle:
-        order = torch.randperm(n, generator=generator).to(x.device)
-        for start in range(0, n, batch_size):
-            yield x[order[start:start + batch_size]]
-    else:
-        for start in range(0, n, batch_size):
-            yield x[start:start + batch_size]
+    first = x[0] if isinstance(x, tuple) else x
+    n = len(first)
+    order = torch.randperm(n, generator=generator).to(first.device) if shuffle else None
+    for start in range(0, n, batch_size):
+        rows = order[start:start + batch_size] if shuffle else slice(start, start + batch_size)
+        yield tuple(t[rows] for t in x) if isinstance(x, tuple) else x[rows]

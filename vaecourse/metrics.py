@@ -262,6 +262,18 @@ def iwae_bound(model: nn.Module, x: torch.Tensor, k: int = 5000, batch_size: int
     return iwae_from_log_weights(sampled_log_weights(model, x, k, batch_size, max_rows, log_likelihood, seed))
 
 
+def posterior_elbo_terms(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+                         n_samples: int = 10, log_likelihood: LogLikelihood = bernoulli_log_likelihood,
+                         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two ELBO terms of images ``x`` under the posteriors q(z|x) = N(mu, diag(exp(logvar))), per image:
+    (E_q[−log p(x|z)] from ``n_samples`` draws z ~ q, KL(q ‖ N(0, I)) in closed form), each of shape (N,).
+
+    The posteriors need not be the encoder's: lesson 05 also scores posteriors optimised for each image.
+    Differentiable (no ``no_grad``), so it can be optimised."""
+    _, _, decoded = _decode_samples(model, mu, logvar, n_samples, generator)
+    return -log_likelihood(decoded, x).mean(0), losses.gaussian_kl(mu, logvar)
+
+
 @torch.no_grad()
 def elbo_estimate(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_size: int = 500,
               log_likelihood: LogLikelihood = bernoulli_log_likelihood, seed: int = 0) -> dict[str, float]:
@@ -276,8 +288,42 @@ def elbo_estimate(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_
     with evaluating(model):
         for xb in x.split(batch_size):
             mu, logvar = model.encode(xb)
-            _, _, decoded = _decode_samples(model, mu, logvar, n_samples, generator)
-            recon.append(-log_likelihood(decoded, xb).mean(0))
-            kl.append(losses.gaussian_kl(mu, logvar))
+            terms = posterior_elbo_terms(model, xb, mu, logvar, n_samples, log_likelihood, generator)
+            recon.append(terms[0])
+            kl.append(terms[1])
     recon_mean, kl_mean = float(torch.cat(recon).mean()), float(torch.cat(kl).mean())
     return {"elbo": -(recon_mean + kl_mean), "recon": recon_mean, "kl": kl_mean}
+
+
+# --- Lessons 01 and 05: holes in a code space ---
+
+def fraction_in_holes(codes: torch.Tensor, random_codes: torch.Tensor, quantile: float = 0.95) -> tuple[float, float]:
+    """How many of ``random_codes`` fall in a *hole* of the code space, and the distance that defines one.
+
+    A point is in a hole when its distance to the nearest real code (a row of ``codes``, (N, D)) is larger
+    than what ``quantile`` of the real codes have to their own nearest neighbour. Returns
+    (fraction of ``random_codes`` in holes, that threshold distance).
+    """
+    if codes.ndim != 2 or random_codes.ndim != 2 or codes.shape[1] != random_codes.shape[1] or len(codes) < 2:
+        raise ValueError(f"codes (N ≥ 2, D) and random_codes (M, D) must have the same D; got {tuple(codes.shape)} "
+                         f"and {tuple(random_codes.shape)}.")
+    codes, random_codes = codes.detach().double().cpu(), random_codes.detach().double().cpu()
+    nearest = torch.cat([_nearest_distance(chunk, codes, exclude_self=True, offset=i)
+                         for i, chunk in _chunks(codes)])
+    threshold = float(nearest.quantile(quantile))
+    random_gap = torch.cat([_nearest_distance(chunk, codes) for _, chunk in _chunks(random_codes)])
+    return float((random_gap > threshold).double().mean()), threshold
+
+
+def _chunks(x: torch.Tensor, size: int = 2000):
+    return ((i, x[i:i + size]) for i in range(0, len(x), size))
+
+
+def _nearest_distance(points: torch.Tensor, codes: torch.Tensor, exclude_self: bool = False, offset: int = 0):
+    """Distance from each of ``points`` to its nearest row of ``codes`` (not itself when ``exclude_self``:
+    ``points`` are then ``codes[offset:offset + len(points)]``)."""
+    distances = torch.cdist(points, codes)
+    if exclude_self:
+        rows = torch.arange(len(points))
+        distances[rows, rows + offset] = float("inf")
+    return distances.min(dim=1).values

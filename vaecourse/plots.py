@@ -25,22 +25,33 @@ def as_images(x: torch.Tensor, side: int | None = None) -> torch.Tensor:
 
 def image_grid(x: torch.Tensor, ncols: int = 10, title: str = "", ax: plt.Axes | None = None,
                labels: Sequence | None = None) -> plt.Axes:
-    """Show images as one tiled grid (white digits on black); optional per-image labels as a subtitle."""
+    """Show images as one tiled grid (white digits on black), with ``title`` above it.
+
+    ``labels`` (one per image) are written under their own images, in a white strip left below each row,
+    so that a label is read beside the picture it describes rather than in a list above the grid.
+    """
     images = as_images(x)
     n, h, w = images.shape
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"image_grid got {n} images but {len(labels)} labels: pass one label per image")
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    canvas = torch.zeros(nrows * (h + 1) - 1, ncols * (w + 1) - 1)
+    strip = 0 if labels is None else max(round(0.4 * h), 6)  # pixel rows under each image row for its labels
+    pitch = h + strip + 1                                     # one black pixel between rows
+    canvas = torch.zeros(nrows * pitch - 1, ncols * (w + 1) - 1)
+    for r in range(nrows):
+        canvas[r * pitch + h:r * pitch + h + strip] = float("nan")  # NaN shows as the white background
     for i, img in enumerate(images):
         r, c = divmod(i, ncols)
-        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = img
+        canvas[r * pitch:r * pitch + h, c * (w + 1):c * (w + 1) + w] = img
     if ax is None:
-        _, ax = plt.subplots(figsize=(ncols * 0.9, nrows * 0.9 + 0.4))
+        _, ax = plt.subplots(figsize=(ncols * 0.9, nrows * 0.9 * pitch / (h + 1) + 0.4))
     ax.imshow(canvas.numpy(), cmap="gray", vmin=0, vmax=1)
+    for i, label in enumerate(labels if labels is not None else []):
+        r, c = divmod(i, ncols)
+        ax.text(c * (w + 1) + w / 2, r * pitch + h + strip / 2, str(label), ha="center", va="center", fontsize=8)
     ax.set_xticks([])
     ax.set_yticks([])
-    if labels is not None:
-        title = f"{title}\n" + " ".join(str(v) for v in labels) if title else " ".join(str(v) for v in labels)
     ax.set_title(title)
     return ax
 
@@ -103,13 +114,13 @@ def show_factor_examples(resolution: int = 64, count: int = 8) -> plt.Figure:
     from vaecourse import dsprites
 
     names = dsprites.FACTOR_NAMES
-    fig, axes = plt.subplots(len(names), 1, figsize=(count * 1.3, len(names) * 1.2), layout="constrained")
+    fig, axes = plt.subplots(len(names), 1, figsize=(count * 1.3, len(names) * 1.5), layout="constrained")
     for ax, name in zip(axes, names):
         k = names.index(name)
         sweep = dsprites.factor_sweep(name, base=(2, 5, 0, 16, 16), resolution=resolution,  # a heart shows angles
                                       count=min(count, dsprites.FACTOR_SIZES[k]))
         labels = [dsprites.SHAPES[int(v)] if name == "shape" else f"{v:.2f}" for v in sweep.values[:, k].tolist()]
-        image_grid(sweep.images, ncols=len(sweep), ax=ax, title=f"{name}: " + ", ".join(labels))
+        image_grid(sweep.images, ncols=len(sweep), ax=ax, title=name, labels=labels)
     fig.suptitle(f"The five factors of variation ({resolution}×{resolution} pixels)")
     return fig
 
@@ -260,42 +271,53 @@ def show_variance_by_sample_size(sample_sizes: Sequence[int], measured: dict[str
     return fig
 
 
-# --- Lesson 05: the decoded 2-D latent manifold ---
+# --- Lesson 05: the decoded 2-D latent manifold, and the encoded test set on the same axes ---
 
-def prior_quantiles(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
-    """``n`` values of z at evenly spaced quantiles ``low`` … ``high`` of the prior N(0, 1)."""
-    return torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
+LATENT_LIMIT = 3.0   # the manifold, the code scatter and the latent explorer all show z in [−3, 3]²
 
 
 @torch.no_grad()
-def latent_grid(model: torch.nn.Module, n: int = 15, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
-    """Decode an n×n grid of 2-D codes at evenly spaced *quantiles* of the prior N(0, 1) (Kingma & Welling,
-    2014, Fig. 4): row 0 is the largest z₂, column 0 the smallest z₁. Returns pixel probabilities (n², 784)."""
+def latent_grid(model: torch.nn.Module, n: int = 15, limit: float = LATENT_LIMIT) -> torch.Tensor:
+    """Decode an n×n grid of evenly spaced 2-D codes from −``limit`` to ``limit`` on both axes: row 0 is the
+    largest z₂, column 0 the smallest z₁ (reading order). Returns pixel probabilities (n², 784)."""
     if getattr(model, "latent_dim", None) != 2:
         raise ValueError(f"the manifold grid needs a model with a 2-D latent; this one has "
                          f"latent_dim = {getattr(model, 'latent_dim', '?')}")
-    if not 0 < low < high < 1:
-        raise ValueError(f"low and high are prior quantiles with 0 < low < high < 1, got {low} and {high}")
-    values = prior_quantiles(n, low, high)
+    if not (n >= 2 and limit > 0):
+        raise ValueError(f"the grid needs n ≥ 2 points per side and a limit > 0, got n = {n}, limit = {limit}")
+    values = torch.linspace(-limit, limit, n)
     z1, z2 = torch.meshgrid(values, values.flip(0), indexing="xy")
     device = next(model.parameters()).device
     z = torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1).to(device)
     return torch.sigmoid(model.decode(z))
 
 
-def show_latent_manifold(model: torch.nn.Module, n: int = 15, title: str = "The decoded latent manifold",
-                         ax: plt.Axes | None = None) -> plt.Axes:
-    """The :func:`latent_grid` as one picture, with the z values of a few rows and columns on the axes."""
-    images = latent_grid(model, n)
+def latent_extent(n: int, limit: float = LATENT_LIMIT) -> float:
+    """Half the width, in z units, of the square that :func:`show_latent_manifold` fills: the centres of its
+    n cells sit at −limit … limit, so the outer edges lie half a cell further out."""
+    return limit * n / (n - 1)
+
+
+def show_latent_manifold(model: torch.nn.Module, n: int = 15, limit: float = LATENT_LIMIT,
+                         title: str = "The decoded latent manifold", ax: plt.Axes | None = None) -> plt.Axes:
+    """The :func:`latent_grid` as one picture drawn in z coordinates (each digit centred on the code it
+    decodes), so it can sit beside a scatter of codes on the same axes (:func:`latent_extent`)."""
+    images = latent_grid(model, n, limit)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 6.5))
     image_grid(images, ncols=n, ax=ax, title=title)
-    values = prior_quantiles(n)
-    picks = [0, n // 2, n - 1]
-    ax.set_xticks([i * 29 + 14 for i in picks], [f"{values[i]:.2f}" for i in picks])
-    ax.set_yticks([i * 29 + 14 for i in picks], [f"{values.flip(0)[i]:.2f}" for i in picks])
-    ax.set(xlabel="$z_1$ (prior quantiles 5% … 95%)", ylabel="$z_2$")
+    edge = latent_extent(n, limit)
+    ax.images[-1].set_extent((-edge, edge, -edge, edge))
+    ax.set(xlim=(-edge, edge), ylim=(-edge, edge), xlabel="$z_1$", ylabel="$z_2$")
+    ticks = [-limit, -limit / 2, 0, limit / 2, limit]
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
     return ax
+
+
+def codes_outside(codes: torch.Tensor, half_width: float) -> int:
+    """How many 2-D ``codes`` fall outside the square [−half_width, half_width]², i.e. off a plot of it."""
+    return int((codes.detach().abs() > half_width).any(dim=1).sum())
 
 
 # --- Lesson 08: the runs of the buggy training script ---

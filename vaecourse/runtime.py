@@ -3,6 +3,14 @@
 Smoke mode is the one switch that makes every lesson tiny (few images, one or
 two epochs) so that CI can run the whole course in minutes. It is read here
 and nowhere else: notebooks call :func:`smoke_mode` or :func:`full_or_smoke`.
+
+The environment variables the course reads, all here:
+
+* ``VAECOURSE_SMOKE`` and ``CI`` are yes/no switches read by :func:`env_flag`:
+  ``1``, ``true``, ``yes``, ``on`` mean yes; ``0``, ``false``, ``no``, ``off``
+  or an empty value mean no (any case); anything else is an error that says so.
+* ``VAECOURSE_DEVICE`` forces a device (``cpu``, ``cuda``, ``cuda:1``, ``mps``);
+  only devices this machine has are accepted (:func:`available_devices`).
 """
 
 from __future__ import annotations
@@ -17,18 +25,31 @@ import torch
 
 T = TypeVar("T")
 
-_FALSEY = {"", "0", "false", "no", "off"}
+YES = ("1", "true", "yes", "on")
+NO = ("0", "false", "no", "off", "")
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in _FALSEY
+def env_flag(name: str, default: bool = False) -> bool:
+    """The yes/no environment variable ``name`` (``default`` when unset); an unknown word is a ValueError.
+
+    One parser for every switch, so that ``no`` or ``off`` means the same to all of them.
+    """
+    if name not in os.environ:
+        return default
+    word = os.environ[name].strip().lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    raise ValueError(f"{name}={os.environ[name]!r} is not a yes/no value: set it to one of "
+                     f"{', '.join(YES)} (yes) or {', '.join(w for w in NO if w)} (no), or unset it.")
 
 
 def smoke_mode() -> bool:
-    """True when ``VAECOURSE_SMOKE=1`` or ``CI`` is set (``VAECOURSE_SMOKE=0`` wins over ``CI``)."""
+    """True when ``VAECOURSE_SMOKE`` says yes, or it is unset and ``CI`` says yes (``VAECOURSE_SMOKE=0`` wins)."""
     if "VAECOURSE_SMOKE" in os.environ:
-        return _flag("VAECOURSE_SMOKE")
-    return _flag("CI")
+        return env_flag("VAECOURSE_SMOKE")
+    return env_flag("CI")
 
 
 def full_or_smoke(full: T, smoke: T) -> T:
@@ -39,31 +60,53 @@ def full_or_smoke(full: T, smoke: T) -> T:
     return smoke if smoke_mode() else full
 
 
+def available_devices() -> list[str]:
+    """The devices this machine can train on: ``cpu``, then ``cuda`` and ``cuda:0`` … for each GPU, then ``mps``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def get_device(prefer: str | None = None) -> torch.device:
     """Choose the compute device once: CUDA, then Apple MPS, then the CPU.
 
     ``prefer`` (or the ``VAECOURSE_DEVICE`` environment variable) forces a
-    device such as ``"cpu"``; asking for one that is not there is a clear error.
+    device such as ``"cpu"``; asking for one this machine does not have (or
+    one that cannot train, such as ``meta``) is a clear error naming those it has.
     """
-    prefer = prefer or os.environ.get("VAECOURSE_DEVICE") or None
-    if prefer is not None:
-        kind = torch.device(prefer).type
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(
-                f"Device {prefer!r} was asked for but no CUDA GPU is available. "
-                "Unset VAECOURSE_DEVICE (or pass prefer=None) to use the CPU."
-            )
-        if kind == "mps" and not torch.backends.mps.is_available():
-            raise RuntimeError(
-                f"Device {prefer!r} was asked for but Apple MPS is not available. "
-                "Unset VAECOURSE_DEVICE (or pass prefer=None) to use the CPU."
-            )
-        return torch.device(prefer)
+    asked = f"Device {prefer!r} was asked for" if prefer else ""
+    if not prefer and os.environ.get("VAECOURSE_DEVICE", "").strip():
+        prefer = os.environ["VAECOURSE_DEVICE"]
+        asked = f"VAECOURSE_DEVICE={prefer!r} asks for a device"
+    if prefer:
+        return _checked_device(prefer.strip().lower(), asked)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _checked_device(name: str, asked: str) -> torch.device:
+    """``torch.device(name)`` if this machine has it, else a RuntimeError that lists the devices it has."""
+    fix = (f"this machine has {', '.join(available_devices())}. Unset VAECOURSE_DEVICE (or pass prefer=None) "
+           "to choose automatically.")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise RuntimeError(f"{asked}, but {name!r} is not a device name; {fix}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"{asked}, but no CUDA GPU is available; {fix}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"{asked}, but Apple MPS is not available; {fix}")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise RuntimeError(f"{asked}, but the course trains only on cpu, cuda or mps; {fix}")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise RuntimeError(f"{asked}, but there is no GPU number {device.index}; {fix}")
+    return device
 
 
 def describe_device(device: torch.device) -> str:

@@ -5,22 +5,25 @@ sign, a mean where a sum belongs, ...). ``check`` runs the learner's function on
 compares it with the reference and with each mistake, so a wrong answer gets a message that names the
 mistake rather than a bare "wrong".
 
-The shared machinery is in :mod:`vaecourse.exercises.core`; each lesson's checkers sit in a file of
+The shared machinery is in :mod:`vaecourse.exercises.core` (its docstring lists what every checker gets
+for free: private copies of the inputs, gradient and NaN checks, the random state restored, a time
+limit); each lesson's checkers sit in a file of
 their own (``lesson03.py`` holds lesson 03's). Notebooks use the exercise objects by name:
 ``exercises.batched_kl.check(fn)``.
 """
 
-from vaecourse.exercises import lesson01, lesson02, lesson03, lesson04, lesson06, lesson08
-from vaecourse.exercises.core import Exercise, NotAttempted, Rejected
+from vaecourse.exercises import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson08
+from vaecourse.exercises.core import Exercise, NotAttempted, Rejected, TimeLimitExceeded
 from vaecourse.exercises.lesson01 import pca_reconstruction
 from vaecourse.exercises.lesson02 import mc_elbo
 from vaecourse.exercises.lesson03 import batched_kl
 from vaecourse.exercises.lesson04 import reparameterized_sampler
+from vaecourse.exercises.lesson05 import iwae_estimate, vae_loss
 from vaecourse.exercises.lesson06 import mig_per_factor
 from vaecourse.exercises.lesson08 import fix_the_step, which_bug
 
 __all__ = [
-    'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson06', 'lesson08', 'Exercise', 'NotAttempted', 'Rejected',
-    'pca_reconstruction', 'mc_elbo', 'batched_kl', 'reparameterized_sampler', 'mig_per_factor', 'which_bug',
-    'fix_the_step',
+    'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson05', 'lesson06', 'lesson08', 'Exercise', 'NotAttempted',
+    'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo', 'batched_kl', 'reparameterized_sampler',
+    'vae_loss', 'iwae_estimate', 'mig_per_factor', 'which_bug', 'fix_the_step',
 ]

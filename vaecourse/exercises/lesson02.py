@@ -3,7 +3,10 @@
 The answer is random, so the checker compares *sampling distributions*: it runs the learner's function
 and the reference (and each known mistake) several times on the same inputs and compares the means,
 with a tolerance of 5 standard errors measured from those runs. Any correct unbiased estimator passes
-(sampling by hand or with torch.distributions, a closed-form KL term, ...), whatever its random stream.
+(sampling by hand or with torch.distributions, a closed-form KL term, ...), whatever its random stream,
+and so does the exact ELBO. Two more kinds of mistake are named: an estimator that returns the same
+value on every call (a seed inside: its draws repeat), and one whose spread does not shrink like
+1/√n_samples (it draws a fixed number of samples whatever n_samples says).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import torch
 
 from vaecourse import toy
 from vaecourse.exercises.core import (
+    REPEATED_DRAWS_MESSAGE,
     Exercise,
     learner_call,
     one_thread,
+    sample_count_message,
 )
 
 
@@ -93,6 +98,7 @@ MC_ELBO_MISTAKES: dict[str, Callable] = {
 
 MC_ELBO_RUNS = 30          # repeated calls per input to measure each estimator's spread
 MC_ELBO_SAMPLES = 1000     # n_samples passed to the estimator
+MC_ELBO_FEW_SAMPLES = 10   # n_samples of the second run on the first input: the spread must grow √100 = 10×
 MC_ELBO_TOLERANCE = 5.0    # in standard errors
 
 
@@ -138,11 +144,12 @@ _MC_ELBO_SPREADS: dict[str, list[tuple[float, float]]] = {}
 def _mc_elbo_candidate_spreads() -> dict[str, list[tuple[float, float]]]:
     """Sampling distributions of the reference (key "") and of each mistake on every input (seeded, computed once)."""
     if not _MC_ELBO_SPREADS:
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), one_thread():
             torch.manual_seed(2)
             inputs = mc_elbo_inputs()
-            for message, fn in {"": mc_elbo_reference, **MC_ELBO_MISTAKES}.items():
-                _MC_ELBO_SPREADS[message] = [estimator_spread(fn, args) for args in inputs]
+            spreads = {message: [estimator_spread(fn, args) for args in inputs]
+                       for message, fn in {"": mc_elbo_reference, **MC_ELBO_MISTAKES}.items()}
+        _MC_ELBO_SPREADS.update(spreads)  # all at once: a check stopped by its time limit leaves no half-filled cache
     return _MC_ELBO_SPREADS
 
 
@@ -157,11 +164,33 @@ def _same_distribution(learner: tuple[float, float], candidate: tuple[float, flo
 
 
 
-
 def diagnose_mc_elbo(fn: Callable) -> str | None:
     """None if ``fn`` is an unbiased Monte Carlo ELBO estimator, else a message naming the mistake."""
     with one_thread():
         return _diagnose_mc_elbo(fn)
+
+
+def _learner_spread(fn: Callable, args: tuple) -> tuple[tuple[float, float] | None, str | None]:
+    """((mean, std) of MC_ELBO_RUNS calls of the learner's ``fn(*args)``, None), or (None, what is wrong)."""
+    values = []
+    for _ in range(MC_ELBO_RUNS):
+        out = learner_call(fn, args, f"with a latent of dimension {args[0].latent_dim}. It must work for "
+                                     "any d (q_mean and q_std have shape (d,))", returns=None)
+        value, message = _as_number(out, args[-1])
+        if message:
+            return None, message
+        values.append(value)
+    values = torch.tensor(values, dtype=torch.float64)
+    return (values.mean().item(), values.std().item()), None
+
+
+def _is_exact(learner: list[tuple[float, float]], inputs: list[tuple]) -> bool:
+    """Is every value the exact ELBO (a closed form, no sampling)?"""
+    for (mean, std), (model, x, q_mean, q_std, _) in zip(learner, inputs):
+        exact = toy.exact_elbo(model, x, toy.Gaussian.diagonal(q_mean, q_std)).item()
+        if std > 1e-9 * (1 + abs(mean)) or abs(mean - exact) > 1e-6 * (1 + abs(exact)):
+            return False
+    return True
 
 
 def _diagnose_mc_elbo(fn: Callable) -> str | None:
@@ -169,19 +198,20 @@ def _diagnose_mc_elbo(fn: Callable) -> str | None:
     spreads = _mc_elbo_candidate_spreads()
     learner = []
     for args in inputs:
-        values = []
-        for _ in range(MC_ELBO_RUNS):
-            out = learner_call(fn, args, f"with a latent of dimension {args[0].latent_dim}. It must work for "
-                                         "any d (q_mean and q_std have shape (d,))", returns=None)
-            value, message = _as_number(out, args[-1])
-            if message:
-                return message
-            values.append(value)
-        values = torch.tensor(values, dtype=torch.float64)
-        learner.append((values.mean().item(), values.std().item()))
-    if all(_same_distribution(got, want, MC_ELBO_RUNS) for got, want in zip(learner, spreads[""])):
+        spread, message = _learner_spread(fn, args)
+        if message:
+            return message
+        learner.append(spread)
+    if _is_exact(learner, inputs):
         return None
-    for message, _ in MC_ELBO_MISTAKES.items():
+    repeats = all(std <= 1e-9 * (1 + abs(mean)) for mean, std in learner)
+    if all(_same_distribution(got, want, MC_ELBO_RUNS) for got, want in zip(learner, spreads[""])):
+        if repeats:  # one draw of a right estimator, repeated: a seed inside
+            return REPEATED_DRAWS_MESSAGE.format(what="estimate")
+        model, x, q_mean, q_std, n = inputs[0]
+        few, message = _learner_spread(fn, (model, x, q_mean, q_std, MC_ELBO_FEW_SAMPLES))
+        return message or sample_count_message(few[1], learner[0][1], MC_ELBO_FEW_SAMPLES, n)
+    for message in MC_ELBO_MISTAKES:
         if all(_same_distribution(got, want, MC_ELBO_RUNS) for got, want in zip(learner, spreads[message])):
             return message
     for got, want, (model, x, q_mean, q_std, _) in zip(learner, spreads[""], inputs):

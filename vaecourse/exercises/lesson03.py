@@ -1,8 +1,10 @@
 """Lesson 03's exercise: KL( N(mu, diag(exp(logvar))) ‖ N(0, I) ) for a batch, from the encoder's (mu, logvar).
 
 The answer is deterministic, so the checker compares values (compare_with_mistakes) after naming the
-shape mistakes (no reduction over the latents, or the batch reduced too) and checking the result can be
-differentiated (a VAE trains through it).
+shape mistakes (no reduction over the latents, or the batch reduced too). compare_with_mistakes also
+compares the gradients with respect to mu and logvar (a VAE trains through the KL) and names NaN or inf:
+one input has |logvar| up to 20 (latents very sure or very unsure of themselves), where forms such as
+log(prod(exp(logvar))) (the log-determinant of the covariance) overflow while the textbook forms stay finite.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def _kl_plus_log_variance(mu, logvar):
 
 def _kl_plus_one(mu, logvar):
     return 0.5 * (mu.pow(2) + logvar.exp() + 1.0 - logvar).sum(dim=-1)
+
+
+def _kl_no_minus_one(mu, logvar):
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar).sum(dim=-1)
+
+
+def _kl_reversed(mu, logvar):
+    """KL( N(0, I) ‖ q ): the arguments of the KL swapped."""
+    return 0.5 * ((1.0 + mu.pow(2)) / logvar.exp() - 1.0 + logvar).sum(dim=-1)
 
 
 def _kl_minus_mu_squared(mu, logvar):
@@ -83,6 +94,10 @@ KL_MISTAKES: dict[str, Callable] = {
     "−½ Σ (1 + logvar − μ² − exp(logvar)) has its minus sign *outside* the sum.": _kl_negated,
     "Sign error on the log σ² term: it is subtracted, ½ Σ (μ² + σ² − 1 − logvar), not added.": _kl_plus_log_variance,
     "Sign error on the constant: it is −1 per latent, ½ Σ (μ² + σ² − 1 − log σ²).": _kl_plus_one,
+    "You left out the −1: KL = ½ Σ (μ² + σ² − 1 − log σ²) has a −1 per latent, so that q = N(0, I) costs "
+    "exactly 0.": _kl_no_minus_one,
+    "You computed the reverse KL, KL( N(0, I) ‖ q ) (with 1/σ² and μ²/σ² terms): the VAE's KL is "
+    "KL( q ‖ N(0, I) ) = ½ Σ (μ² + σ² − 1 − log σ²). The KL is not symmetric.": _kl_reversed,
     "Sign error on μ²: the mean penalty ½μ² is added; moving the mean away from 0 must cost KL.":
         _kl_minus_mu_squared,
     "You used σ where σ² belongs: the variance term is σ² = exp(logvar), not σ = exp(0.5·logvar).":
@@ -109,14 +124,18 @@ KL_SHAPE_MISTAKES = {
 
 
 def kl_inputs() -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(mu, logvar) like an encoder's: a (128, 20) float32 batch (the MLP VAE's latent size) and a small
-    float64 one that requires grad. logvar spans [−3, 1], so σ, σ², exp(logvar)² all differ."""
+    """(mu, logvar) like an encoder's: a (128, 20) float32 batch (the MLP VAE's latent size), a small
+    float64 one that requires grad (its gradients are compared) and a float32 one with |logvar| up to 20.
+    logvar spans [−3, 1] in the first, so σ, σ², exp(logvar)² all differ."""
     g = torch.Generator().manual_seed(3)
     mu = 1.5 * torch.randn(128, 20, generator=g)
     logvar = 4 * torch.rand(128, 20, generator=g) - 3
     small_mu = torch.randn(6, 3, generator=g, dtype=torch.float64).requires_grad_()
     small_logvar = (2 * torch.rand(6, 3, generator=g, dtype=torch.float64) - 1.5).requires_grad_()
-    return [(mu, logvar), (small_mu, small_logvar)]
+    wide_mu = 3 * torch.randn(16, 20, generator=g)
+    wide_logvar = 40 * torch.rand(16, 20, generator=g) - 20
+    wide_logvar[0], wide_logvar[1] = -20.0, 20.0  # every latent very sure, and every latent very unsure
+    return [(mu, logvar), (small_mu, small_logvar), (wide_mu, wide_logvar)]
 
 
 def diagnose_batched_kl(fn: Callable) -> str | None:
@@ -135,9 +154,6 @@ def diagnose_batched_kl(fn: Callable) -> str | None:
         if out.shape != want:
             return (f"Your function returned shape {tuple(out.shape)} for mu and logvar of shape {(batch, latent)}; "
                     f"the KL has one value per example, shape {want}.")
-        if mu.requires_grad and not out.requires_grad:
-            return ("Your result has no gradient (it went through NumPy, .item(), .detach() or torch.no_grad()): "
-                    "the VAE trains through this KL, so compute it with torch operations on mu and logvar.")
     return compare_with_mistakes(fn, losses.gaussian_kl, KL_MISTAKES, inputs, atol=1e-4, rtol=1e-4)
 
 

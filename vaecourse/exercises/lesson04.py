@@ -2,11 +2,17 @@
 
 The answer is random, so nothing is compared draw by draw. The checker works with any source of ε
 (torch.randn, torch.randn_like, torch.normal, rsample, its own generator):
-  * structure: shape of mu, finite, requires grad;
-  * statistics on a big batch whose rows share one (mu, logvar) per latent: ε̂ = (z − mu)/σ must differ
-    between rows and between latents, have mean 0 and standard deviation 1 per latent (5 standard errors);
-    the known wrong σ's (logvar, exp(logvar)) and a uniform ε are recognised by the spread they give;
+  * structure: shape and dtype of mu, finite, not mu itself (no noise), requires grad;
+  * draws differ between two calls on the same inputs (a seed inside the function is named);
+  * statistics on a big batch whose rows share one (mu, logvar) per latent: ε̂ = (z − mu)/σ must be
+    non-zero (z = mu is "no noise"), differ between rows and between latents, have mean 0 and standard
+    deviation 1 per latent (5 standard errors) and the shape of N(0, 1) (Kolmogorov–Smirnov, so uniform
+    or ±1 noise with the right two moments is named) and no repeats up to sign (antithetic pairs, reused
+    blocks of noise); the known wrong σ's (logvar, exp(logvar)) and
+    torch.rand's ε are recognised by the spread they give;
   * gradients, exact whatever ε was drawn: ∂z/∂mu = 1 and ∂z/∂logvar = ½σε = ½(z − mu).
+The core (vaecourse.exercises.core) adds private copies of mu and logvar, the restored random state
+and the time limit.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from vaecourse.exercises.core import (
     call,
     learner_call,
     one_thread,
+    repeated_draws_message,
+    standard_normal_message,
 )
 
 REPARAM_BATCH = 10_000     # rows of the statistics input
@@ -44,12 +52,17 @@ REPARAM_WRONG_STD: dict[str, Callable] = {
 }
 
 REPARAM_MESSAGES = {
+    "no noise": "Your z is exactly mu: no noise was added, so z is not a sample. Draw ε ~ N(0, I) with the shape of "
+                "mu (torch.randn_like(std)) and return mu + std * eps.",
     "detached": "Your z does not require grad: it was drawn with .sample(), under torch.no_grad(), or detached, "
                 "so no gradient can reach mu and logvar. Build it as mu + std * eps from the inputs themselves.",
     "same eps": "You sampled ε once for the whole batch: every row of your z uses the same ε. Draw one ε per "
                 "element, with the shape of mu (torch.randn_like(std)).",
     "same eps per row": "Every latent of a row uses the same ε: draw one ε per element, with the shape of mu "
                         "(torch.randn_like(std)), not one per row.",
+    "repeats": "Your ε values repeat within the batch: {share:.0%} of them equal another one up to its sign "
+               "(antithetic pairs ±ε, or one block of noise reused), so the draws are not independent. Draw fresh "
+               "noise for every element (torch.randn_like(std)).",
     "uniform": "Your ε looks uniform on [0, 1) (torch.rand); the trick needs ε ~ N(0, 1): torch.randn / randn_like.",
     "no mu": "Your z is not centred on mu: did you forget to add mu (z = mu + std * eps)?",
     "no grad mu": "No gradient reaches mu (∂z/∂mu is 0, not 1). torch.normal(mu, std) and Normal(mu, std).sample() "
@@ -59,9 +72,18 @@ REPARAM_MESSAGES = {
 }
 
 
+def _repeats(eps: torch.Tensor) -> str | None:
+    """Independent continuous draws almost never repeat, even up to a sign: antithetic pairs and reused noise do."""
+    magnitudes = eps.abs().sort(dim=0).values
+    repeated = ((magnitudes[1:] - magnitudes[:-1]) <= 2e-6 * (1 + magnitudes[1:])).double().mean().item()
+    return REPARAM_MESSAGES["repeats"].format(share=repeated) if repeated > 0.25 else None
+
+
 def _standardised_columns(z: torch.Tensor, mu: torch.Tensor, std: torch.Tensor) -> str | None:
     """The statistics checks on ε̂ = (z − mu)/std: independence across rows and latents, then the moments."""
     eps = (z.detach().double() - mu.double()) / std.double()
+    if eps.abs().max().item() <= 1e-6:
+        return REPARAM_MESSAGES["no noise"]
     scale = 1e-6 * (1 + eps.abs().max().item())
     if (eps - eps[:1]).abs().max().item() <= scale:
         return REPARAM_MESSAGES["same eps"]
@@ -76,7 +98,7 @@ def _standardised_columns(z: torch.Tensor, mu: torch.Tensor, std: torch.Tensor) 
         if correlation.abs().max() > REPARAM_TOLERANCE / math.sqrt(n):
             return ("The ε of different latents are correlated; draw them independently "
                     "(torch.randn_like(std)).")
-        return None
+        return standard_normal_message(eps) or _repeats(eps)
     if (abs(mean - 0.5) < 0.05).all() and ((spread - math.sqrt(1 / 12)).abs() < 0.05).all():
         return REPARAM_MESSAGES["uniform"]
     raw_spread = (z.detach().double() - mu.double()).std(dim=0)
@@ -125,8 +147,16 @@ def diagnose_reparameterize(fn: Callable) -> str | None:
             if not torch.isfinite(z).all():
                 return ("Your z contains NaN or inf: logvar can be negative, so take exp(0.5·logvar) "
                         "(never sqrt or log of logvar).")
+            if z.dtype != mu.dtype:
+                return (f"Your z is {z.dtype} but mu is {mu.dtype}: draw ε with the dtype (and device) of mu, "
+                        "torch.randn_like(mu); the decoder expects z like mu.")
+            if torch.equal(z.detach(), mu.detach()):
+                return REPARAM_MESSAGES["no noise"]
             if not z.requires_grad:
                 return REPARAM_MESSAGES["detached"]
+        message = repeated_draws_message(fn, inputs["lesson"], "on mu and logvar of shape (128, 20)", what="z")
+        if message:
+            return message
         mu, logvar = inputs["statistics"]
         z = call(fn, mu.clone().requires_grad_(), logvar.clone().requires_grad_())
         message = _standardised_columns(z, mu, torch.exp(0.5 * logvar))

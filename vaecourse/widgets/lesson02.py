@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import ControlValueError, closes_figures_on_error, live_figure
 
 
 def elbo_gap_numbers(model, x, q_mean: float, q_std: float) -> dict[str, float]:
@@ -18,7 +18,7 @@ def elbo_gap_numbers(model, x, q_mean: float, q_std: float) -> dict[str, float]:
     if model.latent_dim != 1:
         raise ValueError(f"the ELBO widget draws a 1-D latent; this model has latent_dim = {model.latent_dim}")
     if not (q_std > 0 and torch.isfinite(torch.tensor([q_mean, q_std])).all()):
-        raise ValueError(f"q needs a finite mean and a standard deviation > 0; got mean {q_mean}, std {q_std}")
+        raise ControlValueError(f"q needs a finite mean and a standard deviation > 0; got mean {q_mean}, std {q_std}")
     q = toy.Gaussian.diagonal([q_mean], [q_std])
     return {"log p(x)": model.log_evidence(x).item(), "ELBO": toy.exact_elbo(model, x, q).item(),
             "KL gap": toy.kl_to_posterior(model, x, q).item()}
@@ -32,6 +32,7 @@ def elbo_slider_ranges(model, x) -> tuple[tuple[float, float], tuple[float, floa
     return (low, high), (0.05, 2.0)
 
 
+@closes_figures_on_error
 def plot_elbo_gap(model, x, q_mean: float, q_std: float) -> tuple[plt.Figure, dict[str, float]]:
     """Left: the true posterior p(z|x), q and the prior. Right: bars for log p(x), ELBO(q) and KL(q ‖ p(z|x)).
 

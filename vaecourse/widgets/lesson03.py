@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import ControlValueError, closes_figures_on_error, live_figure
 
 KL_MU_RANGE = (-3.0, 3.0)
 KL_SIGMA_RANGE = (0.1, 3.0)
@@ -19,12 +19,13 @@ def kl_numbers(mu: float, sigma: float) -> dict[str, float]:
 
     (mu_low, mu_high), (sigma_low, sigma_high) = KL_MU_RANGE, KL_SIGMA_RANGE
     if not (mu_low <= mu <= mu_high and sigma_low <= sigma <= sigma_high):
-        raise ValueError(f"the KL widget shows μ in [{mu_low}, {mu_high}] and σ in [{sigma_low}, {sigma_high}]; "
-                         f"got μ = {mu}, σ = {sigma}")
+        raise ControlValueError(f"the KL widget shows μ in [{mu_low}, {mu_high}] and σ in [{sigma_low}, {sigma_high}]; "
+                                f"got μ = {mu}, σ = {sigma}")
     mean_penalty, variance_penalty = (part.item() for part in kl.kl_parts(mu, sigma))
     return {"KL": mean_penalty + variance_penalty, "mean penalty": mean_penalty, "variance penalty": variance_penalty}
 
 
+@closes_figures_on_error
 def plot_kl(mu: float, sigma: float) -> tuple[plt.Figure, dict[str, float]]:
     """Left: q = N(μ, σ²) and the prior p = N(0, 1). Right: KL(q ‖ p) as a stack of its two parts, beside them.
 

@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import ControlValueError, closes_figures_on_error, live_figure
 
 GRADIENT_MU_RANGE = (-2.0, 2.0)
 GRADIENT_SIGMA_RANGE = (0.2, 2.0)
@@ -23,10 +23,11 @@ def gradient_spread(mu: float, sigma: float, n_samples: int, n_estimates: int = 
 
     (mu_low, mu_high), (sigma_low, sigma_high) = GRADIENT_MU_RANGE, GRADIENT_SIGMA_RANGE
     if not (mu_low <= mu <= mu_high and sigma_low <= sigma <= sigma_high):
-        raise ValueError(f"the gradient widget shows μ in [{mu_low}, {mu_high}] and σ in [{sigma_low}, {sigma_high}]; "
-                         f"got μ = {mu}, σ = {sigma}")
+        raise ControlValueError(f"the gradient widget shows μ in [{mu_low}, {mu_high}] and σ in "
+                                f"[{sigma_low}, {sigma_high}]; got μ = {mu}, σ = {sigma}")
     if int(n_samples) != n_samples or n_samples < 1 or n_estimates < 2:
-        raise ValueError(f"n_samples must be a whole number ≥ 1 and n_estimates ≥ 2; got {n_samples}, {n_estimates}")
+        raise ControlValueError(f"n_samples must be a whole number ≥ 1 and n_estimates ≥ 2; "
+                                f"got {n_samples}, {n_estimates}")
     spreads = {}
     for name, estimator in (("reparameterization", gradients.reparameterization_gradients),
                             ("score function", gradients.score_function_gradients)):
@@ -36,6 +37,7 @@ def gradient_spread(mu: float, sigma: float, n_samples: int, n_estimates: int = 
     return spreads
 
 
+@closes_figures_on_error
 def plot_gradient_spread(mu: float, sigma: float, n_samples: int = 1,
                          n_estimates: int = 300) -> tuple[plt.Figure, dict[str, torch.Tensor]]:
     """Left: samples z ~ N(μ, σ²) and f(z) = z². Right: each estimator's gradient estimates in the

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import beta_dropdown, live_figure, model_for
+from vaecourse.widgets.core import ControlValueError, beta_dropdown, closes_figures_on_error, live_figure, model_for
 
 
 def check_latent_values(z_values, latent_dim: int, limit: float) -> torch.Tensor:
@@ -18,13 +18,14 @@ def check_latent_values(z_values, latent_dim: int, limit: float) -> torch.Tensor
         raise ValueError(f"give between 1 and {latent_dim} latent values (the model has {latent_dim}); "
                          f"got {len(z_values)}")
     if not all(math.isfinite(v) and abs(v) <= limit for v in z_values):
-        raise ValueError(f"latent values must lie in [−{limit:g}, {limit:g}] (where the prior puts its mass); "
-                         f"got {z_values}")
+        raise ControlValueError(f"latent values must lie in [−{limit:g}, {limit:g}] (where the prior puts its "
+                                f"mass); got {z_values}")
     z = torch.zeros(1, latent_dim)
     z[0, :len(z_values)] = torch.tensor(z_values)
     return z
 
 
+@closes_figures_on_error
 def plot_latent_explorer(model, z_values, codes: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                          limit: float = 3.0) -> plt.Figure:
     """Decode the code ``z_values`` (other latents at 0) and show the image; with 2-D ``codes`` and their
@@ -41,8 +42,13 @@ def plot_latent_explorer(model, z_values, codes: torch.Tensor | None = None, lab
     else:
         fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 4.2), width_ratios=[1.5, 1], layout="constrained")
         plots.scatter_codes(codes, labels, title="Encoded test digits (posterior means)", ax=left)
-        left.plot(*z[0, :2].tolist(), marker="X", markersize=16, color="black", markeredgecolor="white")
-        left.set(xlim=(-limit, limit), ylim=(-limit, limit))
+        left.plot(*z[0, :2].tolist(), marker="X", markersize=16, color="black", markeredgecolor="white",
+                  clip_on=False)                      # the cross stays whole at the sliders' ends
+        edge = 1.05 * limit
+        left.set(xlim=(-edge, edge), ylim=(-edge, edge))
+        outside = plots.codes_outside(codes, edge)
+        if outside:
+            left.set_xlabel(f"$z_1$  ({outside} of {len(codes)} codes lie outside this square)")
     right.imshow(image, cmap="gray", vmin=0, vmax=1)
     right.set_xticks([])
     right.set_yticks([])
@@ -67,6 +73,7 @@ def make_latent_explorer_widget(model, codes: torch.Tensor | None = None, labels
     return widgets.VBox([widgets.HBox(list(sliders.values())), live_figure(draw, sliders)])
 
 
+@closes_figures_on_error
 def plot_tradeoff(beta: float, models: dict, results: dict, x_examples: torch.Tensor, n_samples: int = 16,
                   seed: int = 0) -> plt.Figure:
     """The β-VAE at ``beta`` among the others: where it sits on the distortion–rate plot (``results[β]`` has
@@ -75,6 +82,10 @@ def plot_tradeoff(beta: float, models: dict, results: dict, x_examples: torch.Te
     from vaecourse import plots
 
     model = model_for(beta, models)
+    lacking = [b for b in sorted(set(results) | {beta}) if not {"recon", "kl"} <= set(results.get(b, {}))]
+    if lacking:
+        shown = ", ".join(f"{b:g}" for b in lacking)
+        raise ValueError(f"results need 'recon' and 'kl' (nats per image) for every β; missing for β = {shown}")
     device = next(model.parameters()).device
     x = x_examples.to(device)
     generator = torch.Generator().manual_seed(seed)

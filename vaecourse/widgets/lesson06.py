@@ -6,9 +6,10 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import beta_dropdown, live_figure, model_for
+from vaecourse.widgets.core import beta_dropdown, closes_figures_on_error, live_figure, model_for
 
 
+@closes_figures_on_error
 def show_beta_model(beta: float, models: dict, sprites, migs: dict[float, float]) -> plt.Figure:
     """One figure for the sweep's model at ``beta``: traversals (rows ordered by KL), reconstructions of
     a few ``sprites``, and the KL per latent, with MIG, KL and the active units in the title."""
