@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from vaecourse import bugs, data, metrics, models, runtime, vae_mnist
 from vaecourse.diagnosis import DiagnosisError, diagnose
-from vaecourse.exercises.core import Exercise, NotAttempted, Rejected
+from vaecourse.exercises.core import Exercise, NotAttempted, Rejected, learner_call
 
 # --- Which bug is it? ---
 
@@ -157,21 +157,22 @@ def short_training_elbo(step: Callable, seed: int = 0) -> float:
 
 
 def diagnose_fixed_step(fn: Callable) -> str | None:
-    """None if ``fn(model, optimizer, x)`` passes every test of ``diagnose`` and trains the model to ELBO_LEVEL."""
+    """None if ``fn(model, optimizer, x)`` passes every test of ``diagnose`` and trains the model to ELBO_LEVEL.
+
+    The first call goes through the core's :func:`learner_call` (private copies, re-seeding named, a crash said
+    in words), on a copy of the model with an optimizer that cannot move it."""
     device = runtime.get_device()
     _, batch, _ = checker_digits(str(device))
     torch.manual_seed(0)
     model = models.MLPVAE().to(device)
     trial = copy.deepcopy(model)
+    where = "(called with the course's MLPVAE, an optimizer and a batch of 64 images)"
     try:
-        out = fn(trial, torch.optim.SGD(trial.parameters(), lr=0.0), batch)
-    except NotImplementedError:
-        raise NotAttempted from None
-    except Exception as error:  # noqa: BLE001 - report any learner error in words
-        raise Rejected(f"Your step raised {type(error).__name__}: {error} (called with the course's MLPVAE, an "
-                       "optimizer and a batch of 64 images).") from None
-    if out is None:
-        return "Your step returns nothing: return the loss (as the tutorial's step does), so diagnose can read it."
+        learner_call(fn, (trial, torch.optim.SGD(trial.parameters(), lr=0.0), batch), where, returns=None)
+    except NotAttempted:
+        if any(p.grad is not None for p in trial.parameters()):   # it ran a backward pass: it forgot to return
+            return "Your step returns nothing: return the loss (as the tutorial's step does), so diagnose can read it."
+        raise
     try:
         report = diagnose(model, batch, train_step=fn)
     except DiagnosisError as error:
