@@ -193,6 +193,7 @@ fix_the_step = Exercise(
     title="Fix the training step",
     reference=fixed_train_step,
     diagnose=diagnose_fixed_step,
+    time_limit_s=60.0,   # a right answer trains FIX_STEPS steps on one CPU thread: room for a slow machine
     hint_text="Four things: clear the old gradients first (optimizer.zero_grad()); the model returns logits, so no "
               "sigmoid before a with-logits loss; sum the BCE over pixels and divide by the batch size, as the KL; "
               "and the KL is −½Σ(1 + log σ² − μ² − σ²), with the minus in front.",
