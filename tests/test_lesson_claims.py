@@ -50,6 +50,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "95%": "the manifold grid's prior quantiles 5% … 95%, plots.latent_grid's defaults",
         "0.25": "the smallest β of the shipped models, vae_mnist.SWEEP_BETAS",
     },
+    "07_posterior_collapse.ipynb": {
+        "0.9": "the grey-pixel band 0.1 … 0.9 of the blur measure, collapse.BLUR_RANGE",
+    },
     "06_beta_vae.ipynb": {
         "5·10⁻⁴": "Adam's learning rate, beta_vae.LR",
         "90°": "geometry: a square looks the same after a quarter turn",

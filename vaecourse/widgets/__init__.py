@@ -27,6 +27,14 @@ from vaecourse.widgets.lesson05 import (
     plot_tradeoff,
 )
 from vaecourse.widgets.lesson06 import make_beta_widget, show_beta_model
+from vaecourse.widgets.lesson07 import (
+    BETA_RANGE,
+    SIGMA2_RANGE,
+    check_collapse_values,
+    collapse_numbers,
+    make_collapse_widget,
+    plot_collapse_spectrum,
+)
 from vaecourse.widgets.lesson10 import (
     make_anomaly_widget,
     make_cvae_widget,
@@ -42,6 +50,7 @@ __all__ = [
     'make_kl_widget', 'GRADIENT_MU_RANGE', 'GRADIENT_SIGMA_RANGE', 'GRADIENT_SAMPLE_SIZES', 'gradient_spread',
     'plot_gradient_spread', 'make_gradient_widget', 'check_latent_values', 'plot_latent_explorer',
     'make_latent_explorer_widget', 'plot_tradeoff', 'make_tradeoff_widget', 'show_beta_model',
-    'make_beta_widget', 'score_range', 'plot_anomaly_threshold', 'make_anomaly_widget', 'plot_cvae_style',
-    'make_cvae_widget', 'style_code',
+    'make_beta_widget', 'SIGMA2_RANGE', 'BETA_RANGE', 'check_collapse_values', 'collapse_numbers',
+    'plot_collapse_spectrum', 'make_collapse_widget', 'score_range', 'plot_anomaly_threshold', 'make_anomaly_widget',
+    'plot_cvae_style', 'make_cvae_widget', 'style_code',
 ]
