@@ -25,8 +25,8 @@ from vaecourse.exercises.lesson08 import fix_the_step, which_bug
 from vaecourse.exercises.lesson10 import code_length
 
 __all__ = [
-    'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson05', 'lesson06', 'lesson07', 'lesson08', 'lesson10', 'Exercise',
-    'NotAttempted', 'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo', 'batched_kl',
+    'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson05', 'lesson06', 'lesson07', 'lesson08', 'lesson10',
+    'Exercise', 'NotAttempted', 'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo', 'batched_kl',
     'reparameterized_sampler', 'vae_loss', 'iwae_estimate', 'mig_per_factor', 'free_bits_kl', 'which_bug',
     'fix_the_step', 'code_length',
 ]
