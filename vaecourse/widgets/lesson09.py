@@ -11,7 +11,6 @@ from vaecourse.widgets.core import ControlValueError, closes_figures_on_error, l
 from vaecourse.widgets.lesson06 import TRAVERSAL_LIMITS
 
 Key = tuple[str, float, int]  # (kind, β, seed), e.g. ("β-TCVAE", 6.0, 1)
-TERM_COLOURS = ("tab:purple", "tab:red", "tab:green")
 
 
 def model_key(kind: str, beta: float, seed: int, models: dict[Key, object]) -> Key:
@@ -46,13 +45,10 @@ def show_tc_model(kind: str, beta: float, seed: int, models: dict[Key, torch.nn.
     plots.show_traversals(models[key], sprite, torch.tensor(result["kl_per_latent"]), torch.tensor(result["active"]),
                           title=f"Traversals (±{limit:g})", limit=limit, ax=left.subplots())
     bars, scatter = right.subplots(2, 1)
-    parts = result["kl_terms"].parts()
-    bars.bar(list(parts), list(parts.values()), color=TERM_COLOURS)
-    for i, value in enumerate(parts.values()):
-        bars.annotate(f"{value:.2f}", (i, value), textcoords="offset points", xytext=(0, 2), ha="center", fontsize=8)
     top = max(max(r["kl_terms"].parts().values()) for r in results.values())
-    bars.set(ylim=(min(0.0, *parts.values()) - 0.1, top * 1.15 + 0.1), ylabel="nats per image",
-             title=f"The KL's three parts (sum {result['kl_terms'].kl:.2f} nats)")
+    plots.show_kl_terms({kind: [result["kl_terms"].parts()]}, ax=bars,
+                        title=f"The KL's three parts (sum {result['kl_terms'].kl:.2f} nats)")
+    bars.set_ylim(min(0.0, *result["kl_terms"].parts().values()) - 0.1, top * 1.15 + 0.1)  # the same scale for all
     for other, r in results.items():
         marker = "o" if other[0] == "β-VAE" else "s"
         scatter.scatter(r["recon"], r["mig"], marker=marker, color="tab:orange" if other[0] == "β-VAE" else "tab:blue",
