@@ -205,8 +205,8 @@ def estimator_bias(mu: torch.Tensor, logvar: torch.Tensor, batch_sizes: list[int
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                       dataset_size: int = dsprites.NUM_IMAGES) -> torch.Tensor:
     """The minibatch estimate of the total correlation, mean over the batch of log q(z) − log ∏ⱼ q(zⱼ)
-    with :func:`minibatch_weighted_log_qz` (Chen et al.'s estimator; its constant offset does not change
-    the gradient)."""
+    with :func:`minibatch_weighted_log_qz`: Chen et al.'s estimator, biased by an amount that depends on how
+    much the batch's posteriors overlap (lesson 09 measures it), and the one their β-TCVAE trains with."""
     log_qz, log_prod_qzj = minibatch_weighted_log_qz(z, mu, logvar, dataset_size)
     return (log_qz - log_prod_qzj).mean()
 
