@@ -217,9 +217,9 @@ def beta_tcvae_loss(beta: float = TCVAE_BETA, dataset_size: int = dsprites.NUM_I
     Written as reconstruction + KL + (β − 1)·TC, with the KL in closed form and TC estimated on the
     minibatch (:func:`total_correlation`): in expectation the same objective as Chen et al.'s, with the
     KL's sampling noise removed (disentanglement_lib writes it the same way). β = 1 is the plain VAE.
-    The logged ``tc`` is the reweighted estimate (:func:`minibatch_reweighted_log_qz`), closer to the true
-    value; the weighted one that is trained on is offset by an amount that depends on how much the
-    batch's posteriors overlap.
+    The logged ``tc`` is the reweighted estimate (:func:`minibatch_reweighted_log_qz`): the weighted one's
+    value contains a constant (D − 1)·log(N·M), about 165 nats at batch 128. The reweighted one is still biased
+    (it can come out negative).
     """
     def loss_fn(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
         mu, logvar = model.encode(x)
