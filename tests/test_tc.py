@@ -176,3 +176,20 @@ def test_the_shipped_tcvaes_have_records_with_the_kl_terms(seed):
     assert terms["kl"] == pytest.approx(terms["closed-form kl"], rel=0.05)
     digest = torch.load(tc.checkpoint_path(seed=seed), weights_only=True)["weights_sha256"]
     assert record["weights_sha256"] == digest
+
+
+def test_the_training_script_writes_a_checkpoint_and_a_record_like_lesson_06s(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_tcvae.py"
+    done = subprocess.run([sys.executable, str(script), "--steps", "4", "--evaluations", "2", "--mig-samples", "200",
+                           "--batch-size", "16", "--threads", "1", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = tc.load_record(tc.TCVAE_BETA, folder=tmp_path, seed=0)
+    assert record["steps"] == 4 and record["batch_size"] == 16 and "train_tcvae.py" in record["command"]
+    saved = torch.load(tc.checkpoint_path(folder=tmp_path), weights_only=True)
+    assert saved["weights_sha256"] == record["weights_sha256"]
+    assert all(t.dtype == torch.float16 for t in saved["state_dict"].values())
