@@ -89,28 +89,14 @@ def make_parser(description: str, betas: list[float]) -> argparse.ArgumentParser
     parser.add_argument("--evaluations", type=int, default=9, help="how many times MIG is logged during training")
     parser.add_argument("--batch-size", type=int, default=beta_vae.BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=beta_vae.LR)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds, one model per β and seed")
     parser.add_argument("--mig-samples", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
-    parser.add_argument("--out", default=str(beta_vae.CHECKPOINTS))
+    train.add_script_arguments(parser, beta_vae.CHECKPOINTS, several_seeds=True)
     return parser
-
-
-def prepare(args: argparse.Namespace) -> torch.device:
-    """Check the output folder, set the threads, and choose and print the device."""
-    train.check_writable(Path(args.out))  # before hours of training, not after
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = runtime.get_device(args.device)
-    print(runtime.describe_device(device), flush=True)
-    return device
 
 
 def main() -> None:
     args = make_parser(__doc__.split("\n\n")[0], list(beta_vae.SWEEP_BETAS)).parse_args()
-    device = prepare(args)
+    device = train.script_device(args)
     histories = {(beta, seed): train_one(beta, seed, args, device)[1] for beta in args.betas for seed in args.seeds}
     print_mig_over_time(histories)
 

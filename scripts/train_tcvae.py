@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from train_beta_sweep import make_parser, prepare, print_mig_over_time, train_one  # noqa: E402
+from train_beta_sweep import make_parser, print_mig_over_time, train_one  # noqa: E402
 
-from vaecourse import tc  # noqa: E402
+from vaecourse import tc, train  # noqa: E402
 
 
 def main() -> None:
     args = make_parser(__doc__.split("\n\n")[0], [tc.TCVAE_BETA]).parse_args()
-    device = prepare(args)
+    device = train.script_device(args)
     histories = {(beta, seed): train_one(beta, seed, args, device, loss_fn=tc.beta_tcvae_loss(beta),
                                          path=tc.checkpoint_path(beta, args.resolution, Path(args.out), seed=seed),
                                          evaluate=tc.evaluate)[1]

@@ -8,6 +8,8 @@ same as changing β (lesson 05).
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -56,3 +58,32 @@ def beta_vae_loss(beta: float = 1.0):
         return negative_elbo(logits, x, mu, logvar, beta=beta)
 
     return loss_fn
+
+
+# --- Lesson 07: Gaussian decoders, and free bits against posterior collapse ---
+
+def gaussian_nll(mean: torch.Tensor, x: torch.Tensor, log_sigma2: torch.Tensor | float) -> torch.Tensor:
+    """−log N(x; mean, σ² I) per example, summed over pixels: ½ Σ_i [(x_i − mean_i)²/σ² + log(2πσ²)].
+
+    ``log_sigma2`` is log σ², one number shared by every pixel (a float, or a tensor to learn it).
+    With σ² fixed this is the squared error divided by 2σ², plus a constant: MSE *is* a Gaussian decoder.
+    ``mean`` may carry extra leading dimensions (one per z sample): (k, N, ...) against x (N, ...) gives (k, N).
+    """
+    log_sigma2 = torch.as_tensor(log_sigma2, dtype=mean.dtype, device=mean.device)
+    pixels = tuple(range(-(x.ndim - 1), 0))   # the dimensions of one example
+    squared = (x - mean).pow(2).sum(dim=pixels)
+    return 0.5 * (squared * torch.exp(-log_sigma2) + x[0].numel() * (log_sigma2 + math.log(2 * math.pi)))
+
+
+def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, free_bits: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The free-bits KL term (Kingma et al., 2016) and the true KL: two scalars, nats per image.
+
+    Each latent's KL is averaged over the batch, then clamped *below* at ``free_bits`` (λ), then summed over
+    latents: Σ_j max(λ, mean_n KL_nj). Below λ a latent's KL costs nothing (its gradient is 0), so the
+    optimiser has no reason to switch the latent off. Returns (the penalty to add to the loss, the unclamped
+    KL to report): the penalty is not the KL, and a loss that adds it is not the ELBO.
+    """
+    from vaecourse.metrics import kl_per_latent  # metrics builds on this module
+
+    per_latent = kl_per_latent(mu, logvar)
+    return torch.clamp(per_latent, min=free_bits).sum(), per_latent.sum()

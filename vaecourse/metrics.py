@@ -187,6 +187,25 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return torch.einsum("...np,np->...n", logits, x.flatten(1)) - nn.functional.softplus(logits).sum(-1)
 
 
+def gaussian_log_likelihood(sigma2: float) -> LogLikelihood:
+    """log p(x|z) of a Gaussian decoder N(sigmoid(logits), σ² I), summed over pixels, for :func:`elbo_estimate`
+    and :func:`iwae_bound`: like :func:`bernoulli_log_likelihood`, logits (k, N, ...) against x (N, ...) give (k, N)."""
+    try:
+        log_sigma2 = math.log(float(sigma2))
+    except (TypeError, ValueError):
+        raise ValueError(f"the decoder variance σ² must be a positive number, got {sigma2!r}") from None
+    if not math.isfinite(log_sigma2):
+        raise ValueError(f"the decoder variance σ² must be a positive, finite number, got {sigma2!r}")
+    return lambda logits, x: -losses.gaussian_nll(torch.sigmoid(logits), x, log_sigma2)
+
+
+def negative_squared_error(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """−Σ (x − sigmoid(logits))² over pixels, shaped like a log-likelihood so that :func:`elbo_estimate`'s
+    ``recon`` is the expected squared error per image at z ~ q(z|x): logits (k, N, ...), x (N, ...) -> (k, N)."""
+    pixels = tuple(range(-(x.ndim - 1), 0))
+    return -(x - torch.sigmoid(logits)).pow(2).sum(dim=pixels)
+
+
 def _check_batch(model: nn.Module, x: torch.Tensor, n_samples: int) -> None:
     if n_samples < 1:
         raise ValueError(f"the number of z samples must be at least 1, got {n_samples}")

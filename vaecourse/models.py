@@ -147,3 +147,19 @@ class ConvVAE(nn.Module):
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
         return self.decode(z), mu, logvar
+
+
+# --- Lesson 07: a Gaussian decoder whose variance is learned with the rest ---
+
+class GaussianMLPVAE(MLPVAE):
+    """:class:`MLPVAE` with a Gaussian decoder, p(x|z) = N(sigmoid(logits), σ² I), and one *learned* σ².
+
+    ``log_sigma2`` is a parameter trained with the ELBO like every weight, so the decoder is calibrated
+    (Rybkin et al., 2021): for given decoder means the ELBO is best when σ² is the mean squared error per
+    pixel, so the reconstruction term weighs exactly as much as the model's errors warrant. ``decode``
+    still returns logits (the mean is their sigmoid), so the course's MLPVAE tools apply unchanged.
+    """
+
+    def __init__(self, input_dim: int = 784, hidden: int = 400, latent_dim: int = 20, log_sigma2: float = 0.0):
+        super().__init__(input_dim, hidden, latent_dim)
+        self.log_sigma2 = nn.Parameter(torch.tensor(float(log_sigma2)))

@@ -129,7 +129,8 @@ def show_factor_examples(resolution: int = 64, count: int = 8) -> plt.Figure:
 @torch.no_grad()
 def latent_traversal(model: torch.nn.Module, x: torch.Tensor, limit: float = 3.0, steps: int = 9) -> torch.Tensor:
     """Decode the code of image ``x`` (1, 1, R, R) with one latent at a time swept over [−limit, limit]
-    and the others kept at x's posterior mean: pixel probabilities of shape (latent_dim, steps, 1, R, R)."""
+    and the others kept at x's posterior mean: pixel probabilities of shape (latent_dim, steps, 1, R, R).
+    A flat digit ``x`` (1, 784) gives flat images, (latent_dim, steps, 784)."""
     mu, _ = model.encode(x)
     latent_dim = mu.shape[1]
     values = torch.linspace(-limit, limit, steps, device=mu.device)
@@ -150,7 +151,7 @@ def show_traversals(model: torch.nn.Module, x: torch.Tensor, kl: torch.Tensor, a
     if ax is None:
         _, ax = plt.subplots(figsize=(steps * 0.6 + 1.6, latent_dim * 0.6 + 0.6))
     image_grid(images[order].flatten(0, 1), ncols=steps, ax=ax, title=title)
-    side = images.shape[-1]
+    side = as_images(images[0]).shape[-1]  # (1, R, R) sprites or flat 784-pixel digits
     ax.set_yticks([r * (side + 1) + side / 2 for r in range(latent_dim)])
     ax.set_yticklabels([f"z{j}  KL {float(kl[j]):.2f}" + ("" if active[j] else "  (inactive)") for j in order.tolist()],
                        fontsize=8)
@@ -338,6 +339,47 @@ def show_latent_manifold(model: torch.nn.Module, n: int = 15, limit: float = LAT
 def codes_outside(codes: torch.Tensor, half_width: float) -> int:
     """How many 2-D ``codes`` fall outside the square [−half_width, half_width]², i.e. off a plot of it."""
     return int((codes.detach().abs() > half_width).any(dim=1).sum())
+
+
+# --- Lesson 08: the runs of the buggy training script ---
+
+def moving_average(values: Sequence[float], window: int = 20) -> torch.Tensor:
+    """The mean of each ``window`` consecutive values (a NaN spoils the windows it falls in)."""
+    v = torch.tensor(list(values), dtype=torch.float64)
+    if len(v) < window:
+        return v
+    return v.unfold(0, window, 1).mean(dim=1)
+
+
+def show_runs(runs: dict, keys: Sequence[str] = ("loss", "recon", "kl"), title: str = "",
+              window: int = 20) -> plt.Figure:
+    """Training curves of several runs of the script, one panel per logged term, as the script logs them
+    (moving averages over ``window`` steps). The y-axis is symmetric-logarithmic: linear within ±1, then
+    logarithmic both ways, so a loss of 0.3, one of 500 and a KL of −10²⁹ fit on one panel."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), layout="constrained")
+    for ax, key in zip(axes, keys):
+        for i, (name, run) in enumerate(runs.items()):
+            if key in run.steps:
+                smoothed = moving_average(run.steps[key], window)
+                ax.plot(range(len(run.steps[key]) - len(smoothed) + 1, len(run.steps[key]) + 1), smoothed,
+                        color=f"C{i}", label=name)
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set(xlabel="training step", ylabel="nats per image, as logged", title=f"{LABELS.get(key, key)} (logged)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def show_run_samples(runs: dict, n: int = 10,
+                     title: str = "Samples drawn by each run's own sampling code") -> plt.Figure:
+    """One row of ``n`` samples per run (what its script would show as new images), with its honest test ELBO."""
+    fig, axes = plt.subplots(len(runs), 1, figsize=(n * 0.9, 1.35 * len(runs)), layout="constrained", squeeze=False)
+    for ax, (name, run) in zip(axes[:, 0], runs.items()):
+        elbo = f"test ELBO {run.honest['elbo']:.1f}" if run.honest else "no test ELBO: no z to sample"
+        image_grid(run.samples[:n].nan_to_num(0.5), ncols=n, ax=ax, title=f"{name} ({elbo})")
+    fig.suptitle(title)
+    return fig
 
 
 # --- Lesson 09: the KL's three parts, and the bias of minibatch estimates of log q(z) ---

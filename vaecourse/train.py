@@ -21,6 +21,7 @@ Only the maintainers' scripts write ``data/checkpoints/`` (with ``save_checkpoin
 
 from __future__ import annotations
 
+import argparse
 import glob
 import hashlib
 import json
@@ -44,7 +45,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vaecourse.data import REPO_DATA_DIR, batches, is_lfs_pointer
-from vaecourse.runtime import device_record, smoke_mode
+from vaecourse.runtime import describe_device, device_record, get_device, smoke_mode
 
 CHECKPOINTS = REPO_DATA_DIR / "checkpoints"  # the shipped models and their records (read-only for lessons)
 OWN_CHECKPOINTS = REPO_DATA_DIR.parent / "artifacts" / "checkpoints"  # models a learner trains, with records
@@ -605,3 +606,28 @@ def load_record(checkpoint: str | Path, how_to_make: str, keys: tuple[str, ...] 
     if missing:
         raise RecordError(f"The record {path} lacks {', '.join(missing)}: {fix}.")
     return record
+
+
+def add_script_arguments(parser: argparse.ArgumentParser, out: Path = CHECKPOINTS, *,
+                         several_seeds: bool = False) -> None:
+    """The options of every script that makes shipped checkpoints: --seed (or --seeds, one model per seed,
+    with ``several_seeds``), --threads, --device, --note, --out."""
+    if several_seeds:
+        parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds, one model per seed")
+    else:
+        parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
+    parser.add_argument("--out", default=str(out))
+
+
+def script_device(args: argparse.Namespace) -> torch.device:
+    """Check that ``--out`` is writable (before the training, not after it), apply ``--threads``, choose the
+    ``--device`` and print which: the device to train on."""
+    check_writable(Path(args.out))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = get_device(args.device)
+    print(describe_device(device), flush=True)
+    return device

@@ -27,6 +27,14 @@ from vaecourse.widgets.lesson05 import (
     plot_tradeoff,
 )
 from vaecourse.widgets.lesson06 import make_beta_widget, show_beta_model
+from vaecourse.widgets.lesson07 import (
+    BETA_RANGE,
+    SIGMA2_RANGE,
+    check_collapse_values,
+    collapse_numbers,
+    make_collapse_widget,
+    plot_collapse_spectrum,
+)
 from vaecourse.widgets.lesson09 import make_tc_widget, model_key, show_tc_model
 
 __all__ = [
@@ -35,5 +43,7 @@ __all__ = [
     'make_kl_widget', 'GRADIENT_MU_RANGE', 'GRADIENT_SIGMA_RANGE', 'GRADIENT_SAMPLE_SIZES', 'gradient_spread',
     'plot_gradient_spread', 'make_gradient_widget', 'check_latent_values', 'plot_latent_explorer',
     'make_latent_explorer_widget', 'plot_tradeoff', 'make_tradeoff_widget', 'show_beta_model',
-    'make_beta_widget', 'model_key', 'show_tc_model', 'make_tc_widget',
+    'make_beta_widget', 'SIGMA2_RANGE', 'BETA_RANGE', 'check_collapse_values', 'collapse_numbers',
+    'plot_collapse_spectrum', 'make_collapse_widget', 'model_key', 'show_tc_model',
+    'make_tc_widget',
 ]
