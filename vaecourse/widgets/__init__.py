@@ -35,6 +35,7 @@ from vaecourse.widgets.lesson07 import (
     make_collapse_widget,
     plot_collapse_spectrum,
 )
+from vaecourse.widgets.lesson09 import make_tc_widget, model_key, show_tc_model
 
 __all__ = [
     'beta_dropdown', 'live_figure', 'model_for', 'elbo_gap_numbers', 'elbo_slider_ranges', 'plot_elbo_gap',
@@ -43,5 +44,6 @@ __all__ = [
     'plot_gradient_spread', 'make_gradient_widget', 'check_latent_values', 'plot_latent_explorer',
     'make_latent_explorer_widget', 'plot_tradeoff', 'make_tradeoff_widget', 'show_beta_model',
     'make_beta_widget', 'SIGMA2_RANGE', 'BETA_RANGE', 'check_collapse_values', 'collapse_numbers',
-    'plot_collapse_spectrum', 'make_collapse_widget',
+    'plot_collapse_spectrum', 'make_collapse_widget', 'model_key', 'show_tc_model',
+    'make_tc_widget',
 ]
