@@ -21,6 +21,7 @@ import argparse
 import copy
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -30,19 +31,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from vaecourse import beta_vae, models, runtime, train  # noqa: E402
 
 
-def train_one(beta: float, seed: int, args: argparse.Namespace, device: torch.device) -> tuple[dict, train.History]:
-    """Train, evaluate and save the model for one β and seed; return its record and its training history."""
+def train_one(beta: float, seed: int, args: argparse.Namespace, device: torch.device, *,
+              loss_fn: train.LossFn | None = None, path: Path | None = None,
+              evaluate: Callable[[models.ConvVAE], dict] = beta_vae.evaluate) -> tuple[dict, train.History]:
+    """Train, evaluate and save the model for one β and seed; return its record and its training history.
+
+    By default a β-VAE at ``beta_vae.checkpoint_path``; lesson 09's script passes the β-TCVAE loss, its
+    own checkpoint path and an evaluation that adds the KL's three terms, and shares everything else.
+    """
     runtime.seed_everything(seed)
     model = models.ConvVAE(args.resolution).to(device)
     print(f"β = {beta:g}, seed {seed}: {args.steps} steps of batch {args.batch_size} at "
           f"{args.resolution}×{args.resolution}", flush=True)
     history = beta_vae.train_beta_vae(model, beta, steps=args.steps, evaluations=args.evaluations,
                                       batch_size=args.batch_size, lr=args.lr, seed=seed,
-                                      mig_samples=args.mig_samples)
+                                      mig_samples=args.mig_samples, loss_fn=loss_fn)
     load = os.getloadavg()[1] if hasattr(os, "getloadavg") else None  # the mean over the last 5 minutes
     train_seconds = history["train_s"][-1]
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
-    result = beta_vae.evaluate(model)
+    result = evaluate(model)
     record = {
         **train.provenance(seed, device, args.note),
         "resolution": args.resolution, "beta": beta, "steps": args.steps,
@@ -51,7 +58,7 @@ def train_one(beta: float, seed: int, args: argparse.Namespace, device: torch.de
         "load_average_5min": None if load is None else round(load, 2),
         **result,
     }
-    path = beta_vae.checkpoint_path(beta, args.resolution, Path(args.out), seed=seed)
+    path = path or beta_vae.checkpoint_path(beta, args.resolution, Path(args.out), seed=seed)
     record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
         "note": f"β={beta:g}, seed {seed}, {args.steps} steps, MIG {result['mig']:.2f}", "beta": beta, "seed": seed})
     train.save_record(path, record)
@@ -73,9 +80,10 @@ def print_mig_over_time(histories: dict[tuple[float, int], train.History]) -> No
         print(f"β = {beta:g}, seed {seed}: {points}   ({when})")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--betas", type=float, nargs="+", default=list(beta_vae.SWEEP_BETAS))
+def make_parser(description: str, betas: list[float]) -> argparse.ArgumentParser:
+    """The command line shared by the sprite-training scripts (this one and lesson 09's train_tcvae.py)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--betas", type=float, nargs="+", default=betas)
     parser.add_argument("--resolution", type=int, default=32, choices=[32, 64])
     parser.add_argument("--steps", type=int, default=beta_vae.STEPS, help="training steps per model")
     parser.add_argument("--evaluations", type=int, default=9, help="how many times MIG is logged during training")
@@ -83,7 +91,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=beta_vae.LR)
     parser.add_argument("--mig-samples", type=int, default=10_000)
     train.add_script_arguments(parser, beta_vae.CHECKPOINTS, several_seeds=True)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = make_parser(__doc__.split("\n\n")[0], list(beta_vae.SWEEP_BETAS)).parse_args()
     device = train.script_device(args)
     histories = {(beta, seed): train_one(beta, seed, args, device)[1] for beta in args.betas for seed in args.seeds}
     print_mig_over_time(histories)

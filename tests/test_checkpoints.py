@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaecourse import beta_vae, models, train, vae_mnist
+from vaecourse import beta_vae, models, tc, train, vae_mnist
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT_BYPASSES_PERMISSIONS = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -97,7 +97,7 @@ def test_a_model_that_does_not_ship_is_saved_and_found_in_the_learners_folder(sh
 
 
 def test_own_path_of_every_lesson_checkpoint_is_outside_data():
-    for path in (vae_mnist.checkpoint_path(20, 1.0), beta_vae.checkpoint_path(4.0, 64)):
+    for path in (vae_mnist.checkpoint_path(20, 1.0), beta_vae.checkpoint_path(4.0, 64), tc.checkpoint_path()):
         own = train.own_checkpoint_path(path)
         assert train.is_shipped(path) and not train.is_shipped(own)
         assert own == train.OWN_CHECKPOINTS / path.name
@@ -298,7 +298,9 @@ def test_checkpoints_saved_before_checksums_still_load(tmp_path):
 
 
 def test_shipped_checkpoints_load_with_their_checks():
-    for path in sorted(train.CHECKPOINTS.glob("beta_vae_32px_*.pt")):
+    paths = sorted(train.CHECKPOINTS.glob("beta_vae_32px_*.pt")) + sorted(train.CHECKPOINTS.glob("tcvae_32px_*.pt"))
+    assert len(paths) == 12  # lesson 06's nine β-VAEs and lesson 09's three β-TCVAEs
+    for path in paths:
         train.load_checkpoint(path, models.ConvVAE(32))
 
 

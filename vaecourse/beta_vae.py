@@ -37,8 +37,10 @@ def checkpoint_path(beta: float, resolution: int = 32, folder: Path = CHECKPOINT
 
 def train_beta_vae(model: models.ConvVAE, beta: float, steps: int = STEPS, evaluations: int = 9,
                    batch_size: int = BATCH_SIZE, lr: float = LR, seed: int = 0, mig_samples: int = 10_000,
-                   verbose: bool = True) -> train.History:
+                   verbose: bool = True, loss_fn: train.LossFn | None = None) -> train.History:
     """Train ``model`` with the β-VAE loss on fresh random sprites at its resolution, for ``steps`` steps.
+
+    Another ``loss_fn`` (lesson 09's β-TCVAE loss) trains on the same sprites, steps and batches instead.
 
     MIG is measured ``evaluations`` times along the way (on ``mig_samples`` sprites) and logged with
     ``step`` (steps done) and ``train_s``, the training time so far without the time spent measuring.
@@ -62,7 +64,7 @@ def train_beta_vae(model: models.ConvVAE, beta: float, steps: int = STEPS, evalu
                 "step": epoch * (steps // evaluations)}
 
     return train.fit(model, dsprites.make_batch_fn(model.resolution, seed=seed, device=device),
-                     losses.beta_vae_loss(beta), epochs=evaluations, steps_per_epoch=steps // evaluations,
+                     loss_fn or losses.beta_vae_loss(beta), epochs=evaluations, steps_per_epoch=steps // evaluations,
                      batch_size=batch_size, optimizer=optimizer, seed=seed, callback=log_mig, verbose=verbose,
                      print_every=1)
 

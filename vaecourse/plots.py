@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import statistics
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -379,3 +380,55 @@ def show_run_samples(runs: dict, n: int = 10,
         image_grid(run.samples[:n].nan_to_num(0.5), ncols=n, ax=ax, title=f"{name} ({elbo})")
     fig.suptitle(title)
     return fig
+
+
+# --- Lesson 09: the KL's three parts, and the bias of minibatch estimates of log q(z) ---
+
+KL_TERM_NAMES = ("index-code MI", "total correlation", "dimension-wise KL")
+
+
+def show_kl_terms(groups: dict[str, Sequence[dict[str, float]]], title: str = "The KL's three parts",
+                  ax: plt.Axes | None = None) -> plt.Axes:
+    """Grouped bars of the three parts of the KL (``KLTerms.parts()`` dicts), one colour per group (say one
+    model kind), the bar at the median over the group's members (seeds) and each member drawn as a dot."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    width = 0.8 / len(groups)
+    for g, (label, members) in enumerate(groups.items()):
+        x = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(KL_TERM_NAMES))]
+        medians = [statistics.median(m[name] for m in members) for name in KL_TERM_NAMES]
+        ax.bar(x, medians, width=width * 0.95, label=label, color=f"C{g}", alpha=0.8)
+        for xi, median in zip(x, medians):
+            ax.annotate(f"{median:.2f}", (xi, median), textcoords="offset points", xytext=(0, 2), ha="center",
+                        fontsize=7)
+        if len(members) > 1:
+            for i, name in enumerate(KL_TERM_NAMES):
+                ax.scatter([x[i]] * len(members), [m[name] for m in members], color="black", s=8, zorder=3)
+    ax.set_xticks(range(len(KL_TERM_NAMES)))
+    ax.set_xticklabels(KL_TERM_NAMES)
+    ax.set(title=title, ylabel="nats per image")
+    ax.axhline(0, color="grey", lw=0.8)
+    if len(groups) > 1:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def show_estimator_bias(bias: dict[str, dict[int, tuple[float, float]]], title: str = "",
+                        ax: plt.Axes | None = None) -> plt.Axes:
+    """Mean error (± one standard deviation) of each minibatch estimate of log q(z) against the batch size,
+    as returned by ``tc.estimator_bias``, with −log M drawn for reference."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, by_size in bias.items():
+        sizes = sorted(by_size)
+        means, spreads = [by_size[m][0] for m in sizes], [by_size[m][1] for m in sizes]
+        ax.errorbar(sizes, means, yerr=spreads, marker="o", capsize=3, label=name)
+    sizes = sorted(next(iter(bias.values())))
+    ax.plot(sizes, [-math.log(m) for m in sizes], color="grey", ls="--", label="−log M")
+    ax.set_xscale("log", base=2)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set(title=title or "Minibatch estimates of log q(z): error against the exact value",
+           xlabel="batch size M", ylabel="estimate − exact (nats)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return ax
