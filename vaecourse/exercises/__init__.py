@@ -13,7 +13,16 @@ their own (``lesson03.py`` holds lesson 03's). Notebooks use the exercise object
 """
 
 from vaecourse.exercises import (
-    lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09, lesson10,
+    lesson01,
+    lesson02,
+    lesson03,
+    lesson04,
+    lesson05,
+    lesson06,
+    lesson07,
+    lesson08,
+    lesson09,
+    lesson10,
 )
 from vaecourse.exercises.core import Exercise, NotAttempted, Rejected, TimeLimitExceeded
 from vaecourse.exercises.lesson01 import pca_reconstruction
