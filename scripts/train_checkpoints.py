@@ -1,6 +1,6 @@
-"""Train the MNIST models that lessons 01 and 05 load, and ship them: small checkpoints and a record of each.
+"""Train the MNIST models that lessons 01, 05 and 10 load, and ship them: small checkpoints and a record of each.
 
-    python scripts/train_checkpoints.py                    # all seven models, as shipped
+    python scripts/train_checkpoints.py                    # all nine models, as shipped
     python scripts/train_checkpoints.py --only z2_beta1    # one of them
     python scripts/train_checkpoints.py --pytorch-examples # reproduce pytorch/examples' test loss
 
@@ -14,6 +14,13 @@ digits: the test ELBO (10 z samples per image), the IWAE bound (k = 5000 for the
 2-D one, 100 for the others) and the active units. All weights are rounded to float16 (half the size; the
 recorded metrics are those of the rounded weights) and saved with a ``.json`` record beside each: command,
 seed, date, device, data, settings, metrics.
+
+Lesson 10's two models are trained like lesson 05's main VAE (dynamic binarization, Adam 1e-3, batch 128,
+50 epochs, seed 0): ``detector`` is ``models.MLPVAE`` on the training digits without the 4s
+(``anomaly.train_without``; its record gives the test ELBO of the other digits and of the 4s and the AUROC
+of telling 4s from the others by −ELBO), ``cvae`` the conditional VAE ``models.ConditionalVAE`` on all
+labelled digits (``cvae_mnist.train_cvae``; its record gives the test ELBO of log p(x | y) and, when the
+digit classifier is there, the share of generated digits it reads as the digit asked for).
 
 ``--pytorch-examples`` instead trains the reference setup of pytorch/examples ``vae`` (grey values, no
 binarization, 10 epochs on full MNIST) and prints its test loss (their own loop reaches 105.6;
@@ -32,10 +39,22 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vaecourse import ae_mnist, classifier, data, losses, models, runtime, train, vae_mnist  # noqa: E402
+from vaecourse import (  # noqa: E402
+    ae_mnist,
+    anomaly,
+    classifier,
+    cvae_mnist,
+    data,
+    losses,
+    metrics,
+    models,
+    runtime,
+    train,
+    vae_mnist,
+)
 
 MODELS = {f"z20_beta{beta:g}": (20, beta) for beta in vae_mnist.SWEEP_BETAS} | {"z2_beta1": (2, 1.0)}
-OTHERS = ("deep_ae", "classifier")
+OTHERS = ("deep_ae", "classifier", "detector", "cvae")
 IWAE_K = {"z20_beta1": 5000, "z2_beta1": 1000}   # importance samples per test image; 100 for the others
 
 
@@ -96,6 +115,63 @@ def train_classifier(digits: data.Digits, args: argparse.Namespace, device: torc
                  f"test accuracy {accuracy:.2%}")
 
 
+def lesson10_record(digits: data.Digits, args: argparse.Namespace, device: torch.device, train_images: int,
+                    epochs: int) -> dict:
+    """The fields that lesson 10's two records share: provenance, data, the recipe."""
+    return {**train.provenance(args.seed, device, args.note), "data": digits.source, "train_images": train_images,
+            "test_set": f"{len(digits.x_test)} test images, binarized once with seed {vae_mnist.TEST_SEED}",
+            "epochs": epochs, "batch_size": vae_mnist.BATCH_SIZE, "lr": vae_mnist.LR,
+            "training": "dynamic binarization (a fresh Bernoulli draw per batch)"}
+
+
+def train_detector(digits: data.Digits, args: argparse.Namespace, device: torch.device) -> None:
+    """The VAE trained without the held-out digit; the record gives ELBOs and the held-out digit's AUROC."""
+    runtime.seed_everything(args.seed)
+    model = models.MLPVAE().to(device)
+    held_out, epochs = anomaly.HELD_OUT, args.epochs or vae_mnist.EPOCHS
+    with Stopwatch() as clock:
+        history = anomaly.train_without(model, digits.x_train, digits.y_train, held_out, epochs, args.seed)
+    model = model.half().float()
+    x_test = vae_mnist.fixed_binarization(digits.x_test)
+    seen = digits.y_test != held_out
+    recon, kl = metrics.elbo_terms_per_image(model, x_test, seed=args.seed)
+    elbo = -(recon + kl)
+    auroc = metrics.auroc(-elbo[seen], -elbo[~seen])
+    record = {**lesson10_record(digits, args, device, int((digits.y_train != held_out).sum()), epochs),
+              "model": "MLPVAE 784-400-20, Bernoulli decoder", "held_out_digit": held_out, **clock.record(),
+              "final_train_loss": round(history["loss"][-1], 2),
+              "test_elbo_other_digits": round(float(elbo[seen].mean()), 3),
+              f"test_elbo_{held_out}s": round(float(elbo[~seen].mean()), 3),
+              f"auroc_{held_out}s_by_minus_elbo": round(auroc, 4)}
+    save_shipped(anomaly.checkpoint_path(held_out, Path(args.out)), model, history, record,
+                 f"{epochs} epochs without the {held_out}s; AUROC {auroc:.3f} for {held_out}s by −ELBO")
+
+
+def train_cvae(digits: data.Digits, args: argparse.Namespace, device: torch.device) -> None:
+    """The conditional VAE; the record gives its test ELBO and, with the classifier, how often it draws the
+    digit asked for."""
+    runtime.seed_everything(args.seed)
+    model, epochs = models.ConditionalVAE().to(device), args.epochs or vae_mnist.EPOCHS
+    with Stopwatch() as clock:
+        history = cvae_mnist.train_cvae(model, digits.x_train, digits.y_train, epochs, args.seed)
+    model = model.half().float()
+    x_test = vae_mnist.fixed_binarization(digits.x_test)
+    result = cvae_mnist.conditional_elbo(model, x_test, digits.y_test, seed=args.seed)
+    record = {**lesson10_record(digits, args, device, len(digits.x_train), epochs),
+              "model": "ConditionalVAE 784+10-400-20, 20+10-400-784, Bernoulli decoder", **clock.record(),
+              "final_train_loss": round(history["loss"][-1], 2),
+              **{f"test_{key}": round(value, 3) for key, value in result.items()}}
+    note = f"{epochs} epochs; test ELBO of log p(x|y) {result['elbo']:.1f}"
+    if classifier.CHECKPOINT.exists():
+        asked = torch.arange(10, device=device).repeat_interleave(1000)
+        judge = classifier.load_classifier(device)
+        predicted = classifier.predict_proba(judge, cvae_mnist.generate(model, asked, seed=args.seed)).argmax(dim=1)
+        accuracy = float((predicted == asked).double().mean())
+        record.update({"generated_digits": len(asked), "generated_classified_as_asked": round(accuracy, 4)})
+        note += f"; {accuracy:.1%} of generated digits classified as asked"
+    save_shipped(Path(args.out) / cvae_mnist.CHECKPOINT.name, model, history, record, note)
+
+
 def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: torch.device) -> dict:
     """Train, evaluate and save one model; return its record."""
     latent_dim, beta = MODELS[name]
@@ -144,7 +220,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=sorted(MODELS) + list(OTHERS),
                         default=list(OTHERS) + list(MODELS))
-    parser.add_argument("--epochs", type=int, default=None, help="VAE epochs (default: vae_mnist.EPOCHS)")
+    parser.add_argument("--epochs", type=int, default=None, help="VAE epochs, lesson 10's models' too "
+                        "(default: vae_mnist.EPOCHS)")
     parser.add_argument("--iwae-k", type=int, default=None, help="importance samples for the main model (5000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
@@ -168,6 +245,10 @@ def main() -> None:
             train_deep_ae(digits, args, device)
         elif name == "classifier":
             train_classifier(digits, args, device)
+        elif name == "detector":
+            train_detector(digits, args, device)
+        elif name == "cvae":
+            train_cvae(digits, args, device)
         else:
             train_one(name, digits, args, device)
 

@@ -5,15 +5,12 @@ import math
 import pytest
 import torch
 
-from vaecourse import ae_mnist, classifier, data, losses, metrics, train
+from vaecourse import ae_mnist, classifier, losses, metrics, train
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """All of MNIST even in smoke mode: the shipped models' records were measured on the full test set."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VAECOURSE_SMOKE", "0")
-        return data.load_mnist()
+def digits(full_mnist):
+    return full_mnist
 
 
 @pytest.mark.skipif(not classifier.CHECKPOINT.exists(), reason="the classifier is not in data/checkpoints")

@@ -58,6 +58,11 @@ ALLOWED: dict[str, dict[str, str]] = {
         "90°": "geometry: a square looks the same after a quarter turn",
         "180°": "geometry: an ellipse looks the same after a half turn",
     },
+    "10_applications.ipynb": {
+        "0.693": "arithmetic: ln 2 = 0.6931…, the number of nats in a bit",
+        "3.3": "arithmetic: log₂ 10 = 3.32…, the bits of a label when the ten digits are equally likely",
+        "0.19 bits": "Townsend et al. 2019 (BB-ANS), Table 2: binarized MNIST, the VAE's test ELBO and BB-ANS's rate",
+    },
 }
 
 # Figures typed into the prose of lessons that are being rewritten under issue 14 ("every claim backed by

@@ -294,12 +294,13 @@ def posterior_elbo_terms(model: nn.Module, x: torch.Tensor, mu: torch.Tensor, lo
 
 
 @torch.no_grad()
-def elbo_estimate(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_size: int = 500,
-              log_likelihood: LogLikelihood = bernoulli_log_likelihood, seed: int = 0) -> dict[str, float]:
-    """The ELBO of ``x`` (nats per image, averaged over images) with its two terms, honestly estimated.
+def elbo_terms_per_image(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_size: int = 500,
+                         log_likelihood: LogLikelihood = bernoulli_log_likelihood,
+                         seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two ELBO terms of every image of ``x``: (E_q[−log p(x|z)], KL(q(z|x) ‖ N(0, I))), each (N,), nats.
 
-    ``recon`` = E_q[−log p(x|z)] averaged over ``n_samples`` draws z ~ q(z|x) (not the z = μ shortcut,
-    which flatters the model); ``kl`` = KL(q(z|x) ‖ N(0, I)) in closed form; ``elbo`` = −(recon + kl).
+    The reconstruction term averages ``n_samples`` draws z ~ q(z|x) (not the z = μ shortcut, which flatters
+    the model); the KL is in closed form. Image i's ELBO is −(recon[i] + kl[i]). Seeded, in eval mode.
     """
     _check_batch(model, x, n_samples)
     generator = torch.Generator(device=x.device).manual_seed(seed)
@@ -310,7 +311,15 @@ def elbo_estimate(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_
             terms = posterior_elbo_terms(model, xb, mu, logvar, n_samples, log_likelihood, generator)
             recon.append(terms[0])
             kl.append(terms[1])
-    recon_mean, kl_mean = float(torch.cat(recon).mean()), float(torch.cat(kl).mean())
+    return torch.cat(recon), torch.cat(kl)
+
+
+def elbo_estimate(model: nn.Module, x: torch.Tensor, n_samples: int = 10, batch_size: int = 500,
+                  log_likelihood: LogLikelihood = bernoulli_log_likelihood, seed: int = 0) -> dict[str, float]:
+    """The ELBO of ``x`` (nats per image, averaged over images) with its two terms, honestly estimated
+    (:func:`elbo_terms_per_image`): ``elbo`` = −(``recon`` + ``kl``)."""
+    recon, kl = elbo_terms_per_image(model, x, n_samples, batch_size, log_likelihood, seed)
+    recon_mean, kl_mean = float(recon.mean()), float(kl.mean())
     return {"elbo": -(recon_mean + kl_mean), "recon": recon_mean, "kl": kl_mean}
 
 
@@ -346,3 +355,50 @@ def _nearest_distance(points: torch.Tensor, codes: torch.Tensor, exclude_self: b
         rows = torch.arange(len(points))
         distances[rows, rows + offset] = float("inf")
     return distances.min(dim=1).values
+
+
+# --- Lesson 10: how well a score separates anomalies from normal examples ---
+
+def _scores(scores: torch.Tensor, name: str) -> torch.Tensor:
+    scores = torch.as_tensor(scores).detach().double().cpu()
+    if scores.ndim != 1 or len(scores) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D tensor of scores, one per example; got shape "
+                         f"{tuple(scores.shape)}.")
+    if not torch.isfinite(scores).all():
+        raise ValueError(f"{name} contain NaN or infinite values: fix the score before ranking by it.")
+    return scores
+
+
+def auroc(normal_scores: torch.Tensor, anomaly_scores: torch.Tensor) -> float:
+    """Area under the ROC curve of a score that should be *higher* for anomalies.
+
+    It is the probability that a random anomaly scores higher than a random normal example, ties counting
+    half: the Mann–Whitney U statistic divided by n_normal · n_anomaly, computed from the ranks of all scores
+    (tied scores share their average rank). 1 separates perfectly, 0.5 is chance, and below 0.5 the score
+    points the wrong way: the anomalies look *more* normal than the normal examples.
+    """
+    normal, anomaly = _scores(normal_scores, "normal_scores"), _scores(anomaly_scores, "anomaly_scores")
+    _, position, counts = torch.unique(torch.cat([normal, anomaly]), return_inverse=True, return_counts=True)
+    last_rank = counts.cumsum(0).double()                   # ranks 1..n; a group of ties ends at last_rank
+    ranks = (last_rank - (counts - 1) / 2)[position]        # each score's rank, averaged over its ties
+    n, m = len(normal), len(anomaly)
+    return float((ranks[n:].sum() - m * (m + 1) / 2) / (n * m))
+
+
+def detection_rates(threshold: float, normal_scores: torch.Tensor, anomaly_scores: torch.Tensor) -> tuple[float, float]:
+    """(true positive rate, false positive rate) when every example scoring ``threshold`` or more is flagged:
+    the fraction of anomalies caught and the fraction of normal examples wrongly flagged."""
+    normal, anomaly = _scores(normal_scores, "normal_scores"), _scores(anomaly_scores, "anomaly_scores")
+    return float((anomaly >= threshold).double().mean()), float((normal >= threshold).double().mean())
+
+
+def roc_curve(normal_scores: torch.Tensor, anomaly_scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(false positive rates, true positive rates) of :func:`detection_rates` at every distinct score used as
+    the threshold, from the highest down, starting at (0, 0) and ending at (1, 1). The area under this curve
+    (trapezoids) is :func:`auroc`."""
+    normal, anomaly = _scores(normal_scores, "normal_scores"), _scores(anomaly_scores, "anomaly_scores")
+    thresholds = torch.unique(torch.cat([normal, anomaly])).flip(0)
+    at_least = [len(s) - torch.searchsorted(s.sort().values, thresholds) for s in (normal, anomaly)]
+    fpr, tpr = (count.double() / len(s) for count, s in zip(at_least, (normal, anomaly)))
+    zero = torch.zeros(1, dtype=torch.float64)
+    return torch.cat([zero, fpr]), torch.cat([zero, tpr])

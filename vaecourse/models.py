@@ -163,3 +163,58 @@ class GaussianMLPVAE(MLPVAE):
     def __init__(self, input_dim: int = 784, hidden: int = 400, latent_dim: int = 20, log_sigma2: float = 0.0):
         super().__init__(input_dim, hidden, latent_dim)
         self.log_sigma2 = nn.Parameter(torch.tensor(float(log_sigma2)))
+
+
+# --- Lesson 10: the conditional VAE (the digit's label given to the encoder and the decoder) ---
+
+def _check_label_shape(labels: torch.Tensor) -> None:
+    if labels.ndim != 1 or labels.is_floating_point():
+        raise ValueError(f"labels must be a 1-D integer tensor (one class number per image), got shape "
+                         f"{tuple(labels.shape)} and dtype {labels.dtype}.")
+
+
+def check_labels(labels: torch.Tensor, n_classes: int) -> None:
+    """Raise a clear ValueError unless ``labels`` is a 1-D integer tensor of classes 0 .. n_classes − 1.
+
+    The value check reads the labels back from the device, so the training loop leaves it out (see
+    :func:`one_hot_labels`); functions that take labels from a learner call it first.
+    """
+    _check_label_shape(labels)
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels must lie in 0 .. {n_classes - 1}; got values from {int(labels.min())} "
+                         f"to {int(labels.max())}.")
+
+
+def one_hot_labels(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Integer class labels (N,) -> float one-hot rows (N, n_classes)."""
+    _check_label_shape(labels)
+    return nn.functional.one_hot(labels, n_classes).float()
+
+
+class ConditionalVAE(nn.Module):
+    """Lesson 05's MLP VAE with the label y given to both networks (Sohn et al., 2015):
+    q(z | x, y) from [x, onehot(y)] (784+10 → 400 → 20+20) and p(x | z, y) from [z, onehot(y)]
+    (20+10 → 400 → 784 Bernoulli logits). The prior stays N(0, I), so z need not carry the class:
+    what it keeps is the *style*, and decoding one z with each label draws that style as every digit.
+    """
+
+    def __init__(self, input_dim: int = 784, hidden: int = 400, latent_dim: int = 20, n_classes: int = 10):
+        super().__init__()
+        self.latent_dim, self.n_classes = latent_dim, n_classes
+        self.fc1 = nn.Linear(input_dim + n_classes, hidden)
+        self.fc_mu = nn.Linear(hidden, latent_dim)
+        self.fc_logvar = nn.Linear(hidden, latent_dim)
+        self.fc3 = nn.Linear(latent_dim + n_classes, hidden)
+        self.fc4 = nn.Linear(hidden, input_dim)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.relu(self.fc1(torch.cat([x, one_hot_labels(y, self.n_classes)], dim=1)))
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.fc4(torch.relu(self.fc3(torch.cat([z, one_hot_labels(y, self.n_classes)], dim=1))))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x, y)
+        z = reparameterize(mu, logvar)
+        return self.decode(z, y), mu, logvar

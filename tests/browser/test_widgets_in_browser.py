@@ -8,8 +8,8 @@ and checks that the plot it shows is redrawn and that no error appears: no Pytho
 console. Screenshots before and after each move are saved in ``artifacts/browser/``.
 
 Lessons are found by scanning ``notebooks/`` for widget code, so a new lesson's widgets are
-tested as soon as the notebook exists. Lessons 03 (KL widget) and 05 (latent explorer) must have
-one, and so must lesson 07 (collapse widget). Run with ``make browser-test``.
+tested as soon as the notebook exists. Lessons 03 (KL widget), 05 (latent explorer), 07 (collapse
+widget) and 10 (anomaly threshold slider) must have one. Run with ``make browser-test``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from labserver import REPO
 from widget_lessons import NOTEBOOKS, widget_lessons
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "widget_fixture.ipynb"
-REQUIRED_WIDGETS = {"03": "KL divergence widget", "05": "latent explorer", "07": "collapse widget"}
+REQUIRED_WIDGETS = {"03": "KL divergence widget", "05": "latent explorer", "07": "collapse widget",
+                    "10": "anomaly threshold slider"}
 WIDGET_LESSONS = widget_lessons()
 
 

@@ -12,7 +12,18 @@ their own (``lesson03.py`` holds lesson 03's). Notebooks use the exercise object
 ``exercises.batched_kl.check(fn)``.
 """
 
-from vaecourse.exercises import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07, lesson08, lesson09
+from vaecourse.exercises import (
+    lesson01,
+    lesson02,
+    lesson03,
+    lesson04,
+    lesson05,
+    lesson06,
+    lesson07,
+    lesson08,
+    lesson09,
+    lesson10,
+)
 from vaecourse.exercises.core import Exercise, NotAttempted, Rejected, TimeLimitExceeded
 from vaecourse.exercises.lesson01 import pca_reconstruction
 from vaecourse.exercises.lesson02 import mc_elbo
@@ -23,10 +34,11 @@ from vaecourse.exercises.lesson06 import mig_per_factor
 from vaecourse.exercises.lesson07 import free_bits_kl
 from vaecourse.exercises.lesson08 import fix_the_step, which_bug
 from vaecourse.exercises.lesson09 import minibatch_log_qz
+from vaecourse.exercises.lesson10 import code_length
 
 __all__ = [
     'lesson01', 'lesson02', 'lesson03', 'lesson04', 'lesson05', 'lesson06', 'lesson07', 'lesson08', 'lesson09',
-    'Exercise', 'NotAttempted', 'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo', 'batched_kl',
-    'reparameterized_sampler', 'vae_loss', 'iwae_estimate', 'mig_per_factor', 'free_bits_kl', 'which_bug',
-    'fix_the_step', 'minibatch_log_qz',
+    'lesson10', 'Exercise', 'NotAttempted', 'Rejected', 'TimeLimitExceeded', 'pca_reconstruction', 'mc_elbo',
+    'batched_kl', 'reparameterized_sampler', 'vae_loss', 'iwae_estimate', 'mig_per_factor', 'free_bits_kl',
+    'which_bug', 'fix_the_step', 'minibatch_log_qz', 'code_length',
 ]

@@ -36,6 +36,14 @@ from vaecourse.widgets.lesson07 import (
     plot_collapse_spectrum,
 )
 from vaecourse.widgets.lesson09 import make_tc_widget, model_key, show_tc_model
+from vaecourse.widgets.lesson10 import (
+    make_anomaly_widget,
+    make_cvae_widget,
+    plot_anomaly_threshold,
+    plot_cvae_style,
+    score_range,
+    style_code,
+)
 
 __all__ = [
     'beta_dropdown', 'live_figure', 'model_for', 'elbo_gap_numbers', 'elbo_slider_ranges', 'plot_elbo_gap',
@@ -44,6 +52,7 @@ __all__ = [
     'plot_gradient_spread', 'make_gradient_widget', 'check_latent_values', 'plot_latent_explorer',
     'make_latent_explorer_widget', 'plot_tradeoff', 'make_tradeoff_widget', 'show_beta_model',
     'make_beta_widget', 'SIGMA2_RANGE', 'BETA_RANGE', 'check_collapse_values', 'collapse_numbers',
-    'plot_collapse_spectrum', 'make_collapse_widget', 'model_key', 'show_tc_model',
-    'make_tc_widget',
+    'plot_collapse_spectrum', 'make_collapse_widget', 'model_key', 'show_tc_model', 'make_tc_widget',
+    'score_range', 'plot_anomaly_threshold', 'make_anomaly_widget', 'plot_cvae_style', 'make_cvae_widget',
+    'style_code',
 ]
