@@ -223,19 +223,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="VAE epochs, lesson 10's models' too "
                         "(default: vae_mnist.EPOCHS)")
     parser.add_argument("--iwae-k", type=int, default=None, help="importance samples for the main model (5000)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--note", default="", help="free text stored in the record, e.g. that the machine was shared")
-    parser.add_argument("--out", default=str(vae_mnist.CHECKPOINTS))
     parser.add_argument("--pytorch-examples", action="store_true",
                         help="reproduce the test loss of pytorch/examples (full MNIST, grey values, 10 epochs)")
+    train.add_script_arguments(parser, vae_mnist.CHECKPOINTS)
     args = parser.parse_args()
-    train.check_writable(Path(args.out))  # before hours of training, not after
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = runtime.get_device(args.device)
-    print(runtime.describe_device(device), flush=True)
+    device = train.script_device(args)
     if args.pytorch_examples:
         pytorch_examples(device, args.seed)
         return
