@@ -18,7 +18,6 @@ measuring MIG), steps per second, and the machine's load average over the last 5
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import sys
 from collections.abc import Callable
@@ -59,9 +58,8 @@ def train_one(beta: float, seed: int, args: argparse.Namespace, device: torch.de
         **result,
     }
     path = path or beta_vae.checkpoint_path(beta, args.resolution, Path(args.out), seed=seed)
-    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+    train.save_shipped(path, model, history, record, meta={
         "note": f"β={beta:g}, seed {seed}, {args.steps} steps, MIG {result['mig']:.2f}", "beta": beta, "seed": seed})
-    train.save_record(path, record)
     print(f"β = {beta:g}, seed {seed}: recon {result['recon']:.1f}  KL {result['kl']:.1f}  active units "
           f"{result['active_units']}  MIG {result['mig']:.3f}  training {train_seconds / 60:.1f} min "
           f"({record['steps_per_second']:.1f} steps/s, load {record['load_average_5min']}) -> {path}", flush=True)

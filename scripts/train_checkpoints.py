@@ -30,7 +30,6 @@ binarization, 10 epochs on full MNIST) and prints its test loss (their own loop 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -76,8 +75,7 @@ class Stopwatch:
 
 def save_shipped(path: Path, model: torch.nn.Module, history: train.History, record: dict, note: str) -> None:
     """Save ``model`` as float16 with its history, and ``record`` as the ``.json`` beside it."""
-    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={"note": note})
-    train.save_record(path, record)
+    train.save_shipped(path, model, history, record, meta={"note": note})
     print(f"{path.name}: {note} -> {path}", flush=True)
 
 
@@ -198,9 +196,8 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
         **{key: round(value, 3) if isinstance(value, float) else value for key, value in result.items()},
     }
     path = vae_mnist.checkpoint_path(latent_dim, beta, Path(args.out))
-    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+    train.save_shipped(path, model, history, record, meta={
         "note": f"{epochs} epochs on {digits.source}; test ELBO {result['elbo']:.1f}", "beta": beta})
-    train.save_record(path, record)
     print(f"{name}: test ELBO {result['elbo']:.2f} (recon {result['recon']:.2f}, KL {result['kl']:.2f}), "
           f"IWAE (k={k}) {result['iwae']:.2f} vs ELBO {result['elbo_same_images']:.2f} on the same images, "
           f"active units {result['active_units']}; training {training.wall / 60:.1f} min -> {path}", flush=True)

@@ -15,7 +15,6 @@ command, seed, date, device, settings, training time (wall and CPU seconds) and 
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -52,9 +51,8 @@ def train_one(run: str, digits: data.Digits, args: argparse.Namespace, device: t
         **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()},
     }
     path = collapse.checkpoint_path(run, Path(args.out))
-    record["weights_sha256"] = train.save_checkpoint(path, copy.deepcopy(model).half(), history, meta={
+    train.save_shipped(path, model, history, record, meta={
         "note": f"{args.epochs} epochs; {result['active_units']} active latents", "run": run})
-    train.save_record(path, record)
     print(f"{run}: {result['active_units']} active latents, KL {result['kl']:.2f}, squared error "
           f"{result['squared_error']:.2f}, test ELBO {result['elbo']:.1f} (with the calibrated σ² "
           f"{result['calibrated_sigma2']:.4f}: {result['calibrated_elbo']:.1f}); training {train_seconds / 60:.1f} min "

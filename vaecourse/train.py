@@ -22,6 +22,7 @@ Only the maintainers' scripts write ``data/checkpoints/`` (with ``save_checkpoin
 from __future__ import annotations
 
 import argparse
+import copy
 import glob
 import hashlib
 import json
@@ -555,6 +556,13 @@ def save_own(path: Path, model: nn.Module, history: History, meta: dict | None =
         path.with_suffix(".json").unlink(missing_ok=True)
         raise
     return record
+
+
+def save_shipped(path: str | Path, model: nn.Module, history: History, record: dict, meta: dict) -> None:
+    """What the maintainers' scripts ship: ``model`` saved as float16 with ``history`` and ``meta``, and
+    ``record`` (given the weights' checksum) as the ``.json`` beside it. ``model`` itself is left as it is."""
+    record["weights_sha256"] = save_checkpoint(path, copy.deepcopy(model).half(), history, meta)
+    save_record(path, record)
 
 
 # --- Records: how a checkpoint was made and what it measured, in a .json beside it ---
