@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -57,22 +56,6 @@ OTHERS = ("deep_ae", "classifier", "detector", "cvae")
 IWAE_K = {"z20_beta1": 5000, "z2_beta1": 1000}   # importance samples per test image; 100 for the others
 
 
-class Stopwatch:
-    """Wall-clock and CPU seconds (all threads of this process) of a ``with`` block: the CPU time is what
-    the training cost whatever else the machine was doing; the wall time is what a learner waits."""
-
-    def __enter__(self):
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-    def record(self, prefix: str = "training") -> dict:
-        return {f"{prefix}_seconds": round(self.wall, 1), f"{prefix}_cpu_seconds": round(self.cpu, 1),
-                "torch_threads": torch.get_num_threads()}
-
-
 def save_shipped(path: Path, model: torch.nn.Module, history: train.History, record: dict, note: str) -> None:
     """Save ``model`` as float16 with its history, and ``record`` as the ``.json`` beside it."""
     train.save_shipped(path, model, history, record, meta={"note": note})
@@ -83,7 +66,7 @@ def train_deep_ae(digits: data.Digits, args: argparse.Namespace, device: torch.d
     """Lesson 01's deep autoencoder; the record gives its test squared error per image."""
     runtime.seed_everything(args.seed)
     model = ae_mnist.make_deep_autoencoder().to(device)
-    with Stopwatch() as clock:
+    with train.Stopwatch() as clock:
         history = ae_mnist.train_deep_autoencoder(model, digits.x_train, seed=args.seed)
     model = model.half().float()
     with torch.no_grad():
@@ -100,7 +83,7 @@ def train_classifier(digits: data.Digits, args: argparse.Namespace, device: torc
     """The digit classifier; the record gives its test accuracy."""
     runtime.seed_everything(args.seed)
     model = classifier.DigitClassifier().to(device)
-    with Stopwatch() as clock:
+    with train.Stopwatch() as clock:
         history = classifier.train_classifier(model, digits.x_train, digits.y_train, seed=args.seed)
     model = model.half().float()
     predicted = classifier.predict_proba(model, digits.x_test).argmax(dim=1)
@@ -127,7 +110,7 @@ def train_detector(digits: data.Digits, args: argparse.Namespace, device: torch.
     runtime.seed_everything(args.seed)
     model = models.MLPVAE().to(device)
     held_out, epochs = anomaly.HELD_OUT, args.epochs or vae_mnist.EPOCHS
-    with Stopwatch() as clock:
+    with train.Stopwatch() as clock:
         history = anomaly.train_without(model, digits.x_train, digits.y_train, held_out, epochs, args.seed)
     model = model.half().float()
     x_test = vae_mnist.fixed_binarization(digits.x_test)
@@ -150,7 +133,7 @@ def train_cvae(digits: data.Digits, args: argparse.Namespace, device: torch.devi
     digit asked for."""
     runtime.seed_everything(args.seed)
     model, epochs = models.ConditionalVAE().to(device), args.epochs or vae_mnist.EPOCHS
-    with Stopwatch() as clock:
+    with train.Stopwatch() as clock:
         history = cvae_mnist.train_cvae(model, digits.x_train, digits.y_train, epochs, args.seed)
     model = model.half().float()
     x_test = vae_mnist.fixed_binarization(digits.x_test)
@@ -177,12 +160,12 @@ def train_one(name: str, digits: data.Digits, args: argparse.Namespace, device: 
     model = models.MLPVAE(latent_dim=latent_dim).to(device)
     epochs = args.epochs or vae_mnist.EPOCHS
     print(f"{name}: {epochs} epochs on {len(digits.x_train):,} images", flush=True)
-    with Stopwatch() as training:
+    with train.Stopwatch() as training:
         history = vae_mnist.train_vae(model, digits.x_train, beta=beta, epochs=epochs, seed=args.seed)
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
     x_test = vae_mnist.fixed_binarization(digits.x_test)
     k = args.iwae_k if name == "z20_beta1" and args.iwae_k else IWAE_K.get(name, 100)
-    with Stopwatch() as evaluation:
+    with train.Stopwatch() as evaluation:
         result = vae_mnist.evaluate(model, x_test, k=k, seed=args.seed)
     record = {
         **train.provenance(args.seed, device, args.note),

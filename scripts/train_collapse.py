@@ -33,20 +33,17 @@ def train_one(run: str, digits: data.Digits, args: argparse.Namespace, device: t
     runtime.seed_everything(args.seed)
     model = collapse.make_model(run, digits.x_train)
     print(f"{run}: {collapse.RUNS[run]}; {args.epochs} epochs on {len(digits.x_train):,} images", flush=True)
-    start, start_cpu = time.perf_counter(), time.process_time()
-    history = collapse.train_run(model, run, digits.x_train, epochs=args.epochs, seed=args.seed)
-    train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    with train.Stopwatch() as training:
+        history = collapse.train_run(model, run, digits.x_train, epochs=args.epochs, seed=args.seed)
     model = model.half().float()  # the shipped weights are float16: measure what is shipped
-    start = time.perf_counter()
-    result = collapse.evaluate(model, run, digits.x_test, digits.x_train[:CALIBRATION_IMAGES], seed=args.seed)
-    eval_seconds = time.perf_counter() - start
+    with train.Stopwatch() as evaluation:
+        result = collapse.evaluate(model, run, digits.x_test, digits.x_train[:CALIBRATION_IMAGES], seed=args.seed)
     record = {
         **train.provenance(args.seed, device, args.note),
         "data": digits.source, "train_images": len(digits.x_train), "test_images": len(digits.x_test),
         "run": run, "loss": collapse.RUNS[run], "model": type(model).__name__ + " 784-400-20",
         "epochs": args.epochs, "batch_size": collapse.BATCH_SIZE, "lr": collapse.LR,
-        "training_seconds": round(train_seconds, 1), "training_cpu_seconds": round(train_cpu_seconds, 1),
-        "torch_threads": torch.get_num_threads(), "evaluation_seconds": round(eval_seconds, 1),
+        **training.record(), "evaluation_seconds": round(evaluation.wall, 1),
         "final_train_loss": round(history["loss"][-1], 4),
         **{key: round(value, 4) if isinstance(value, float) else value for key, value in result.items()},
     }
@@ -55,7 +52,7 @@ def train_one(run: str, digits: data.Digits, args: argparse.Namespace, device: t
         "note": f"{args.epochs} epochs; {result['active_units']} active latents", "run": run})
     print(f"{run}: {result['active_units']} active latents, KL {result['kl']:.2f}, squared error "
           f"{result['squared_error']:.2f}, test ELBO {result['elbo']:.1f} (with the calibrated σ² "
-          f"{result['calibrated_sigma2']:.4f}: {result['calibrated_elbo']:.1f}); training {train_seconds / 60:.1f} min "
+          f"{result['calibrated_sigma2']:.4f}: {result['calibrated_elbo']:.1f}); training {training.wall / 60:.1f} min "
           f"-> {path}", flush=True)
     return record
 

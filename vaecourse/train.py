@@ -558,6 +558,23 @@ def save_own(path: Path, model: nn.Module, history: History, meta: dict | None =
     return record
 
 
+class Stopwatch:
+    """Wall-clock and CPU seconds (all threads of this process) of a ``with`` block: the CPU time is what
+    the training cost whatever else the machine was doing; the wall time is what a learner waits."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+    def record(self, prefix: str = "training") -> dict:
+        """``{prefix}_seconds``, ``{prefix}_cpu_seconds`` and ``torch_threads``, for a record."""
+        return {f"{prefix}_seconds": round(self.wall, 1), f"{prefix}_cpu_seconds": round(self.cpu, 1),
+                "torch_threads": torch.get_num_threads()}
+
+
 def save_shipped(path: str | Path, model: nn.Module, history: History, record: dict, meta: dict) -> None:
     """What the maintainers' scripts ship: ``model`` saved as float16 with ``history`` and ``meta``, and
     ``record`` (given the weights' checksum) as the ``.json`` beside it. ``model`` itself is left as it is."""
