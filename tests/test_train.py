@@ -174,7 +174,7 @@ def test_divergence_from_generated_bad_batches_blames_the_data():
                   steps_per_epoch=2, verbose=False)
 
 
-def test_fit_serves_images_and_labels_together():
+def test_fit_serves_images_and_labels_together(capsys):
     x = torch.rand(50, 3)
     y = torch.arange(50)
     seen = []
@@ -185,7 +185,9 @@ def test_fit_serves_images_and_labels_together():
         assert torch.equal(images, x[labels])                      # rows stay paired through the shuffle
         return {"loss": model(images).pow(2).mean()}
 
-    history = train.fit(torch.nn.Linear(3, 1), (x, y), loss_fn, epochs=2, batch_size=16, verbose=False)
+    history = train.fit(torch.nn.Linear(3, 1), (x, y), loss_fn, epochs=2, batch_size=16)
+    printed = capsys.readouterr().out
+    assert "Epoch 2/2  loss" in printed and "Step" not in printed    # a tuple of tensors is served in epochs
     first_epoch = torch.cat([labels for _, labels in seen[:4]])
     assert len(history["loss"]) == 2 and len(seen) == 8 and sorted(first_epoch.tolist()) == list(range(50))
     with pytest.raises(ValueError, match="same length"):

@@ -205,7 +205,7 @@ def fit(model: nn.Module, train_data: torch.Tensor | tuple[torch.Tensor, ...] | 
                 history.setdefault(key, []).append(value)
             if verbose and (epoch % print_every == 0 or epoch == epochs):
                 shown = {k: v for k, v in values.items() if k != "seconds"}
-                bar.write(format_epoch(epoch, epochs, shown) if isinstance(train_data, torch.Tensor)
+                bar.write(format_epoch(epoch, epochs, shown) if served
                           else format_epoch(epoch * steps, epochs * steps, shown, unit="Step"))
     finally:
         bar.close()
