@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
-from vaecourse.widgets.core import live_figure
+from vaecourse.widgets.core import ControlValueError, live_figure
 
 AnomalyScores = dict[str, dict[str, torch.Tensor]]   # score name -> {"normal": (N,), an anomaly set: (M,), ...}
 STYLE_LIMIT = 2.0                                   # style sliders run over ±2 steps along their direction
@@ -17,7 +17,7 @@ STYLE_LIMIT = 2.0                                   # style sliders run over ±2
 
 def _check_choice(value, choices, what: str) -> None:
     if value not in choices:
-        raise ValueError(f"{what} {value!r} is not one of {', '.join(map(str, choices))}.")
+        raise ControlValueError(f"{what} {value!r} is not one of {', '.join(map(str, choices))}.")
 
 
 def score_range(scores: AnomalyScores, score: str) -> tuple[float, float]:
@@ -37,7 +37,7 @@ def plot_anomaly_threshold(score: str, anomalies: str, threshold: float, scores:
     sets = [name for name in scores[score] if name != "normal"]
     _check_choice(anomalies, sets, "anomaly set")
     if not math.isfinite(threshold):
-        raise ValueError(f"the threshold must be a finite number, got {threshold}.")
+        raise ControlValueError(f"the threshold must be a finite number, got {threshold}.")
     normal, odd = (scores[score][name].detach().double().cpu() for name in ("normal", anomalies))
     tpr, fpr = metrics.detection_rates(threshold, normal, odd)
     roc_fpr, roc_tpr = metrics.roc_curve(normal, odd)
@@ -91,11 +91,12 @@ def make_anomaly_widget(scores: AnomalyScores, anomalies: str | None = None) -> 
 def style_code(styles: dict[str, float], style_axes: dict[str, torch.Tensor]) -> torch.Tensor:
     """The code Σ styles[name] · style_axes[name] (one value per axis, each in ±STYLE_LIMIT), shape (1, D)."""
     if set(styles) != set(style_axes):
-        raise ValueError(f"give one value per style axis ({', '.join(style_axes)}); got {', '.join(styles) or 'none'}.")
+        raise ControlValueError(f"give one value per style axis ({', '.join(style_axes)}); "
+                                f"got {', '.join(styles) or 'none'}.")
     for name, value in styles.items():
         if not (math.isfinite(value) and abs(value) <= STYLE_LIMIT):
-            raise ValueError(f"{name} must lie in [−{STYLE_LIMIT:g}, {STYLE_LIMIT:g}] (steps along its direction), "
-                             f"got {value}.")
+            raise ControlValueError(f"{name} must lie in [−{STYLE_LIMIT:g}, {STYLE_LIMIT:g}] (steps along its "
+                                    f"direction), got {value}.")
     return sum(value * style_axes[name].reshape(1, -1) for name, value in styles.items())
 
 
